@@ -1,0 +1,45 @@
+# glue-replay developer entry points. `make demo` and `make test` set themselves up.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+JARS   := .cache/jars
+export GLUE_REPLAY_JARS_DIR := $(CURDIR)/$(JARS)
+export TZ := UTC
+
+.PHONY: help setup demo test lint typecheck unit clean
+
+help:
+	@echo "make demo   - start the sample API and run full, BAU and targeted replays on local Spark + Delta"
+	@echo "make test   - ruff, mypy (strict) and the pytest suite"
+	@echo "make setup  - build .venv and fetch the Delta jars (done by demo/test when needed)"
+
+setup: $(VENV)/.installed $(JARS)/.fetched
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "glue-replay needs Python 3.11 (AWS Glue 5.1); set PYTHON=..."'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(JARS)/.fetched: scripts/fetch_jars.py
+	$(PYTHON) scripts/fetch_jars.py $(JARS)
+	touch $@
+
+demo: setup
+	$(BIN)/python scripts/demo.py
+
+lint: setup
+	$(BIN)/ruff check lib glue_jobs scripts tests
+	$(BIN)/ruff format --check lib glue_jobs scripts tests
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) .cache warehouse .pytest_cache .mypy_cache .ruff_cache

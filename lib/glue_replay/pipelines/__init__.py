@@ -1,0 +1,1 @@
+"""The stages: ingest (source -> raw) and normalize (raw -> normalized + outbox)."""

@@ -1,0 +1,310 @@
+"""Normalize: raw rows selected by the request's mode -> normalized (MERGE) + outbox events.
+
+Order of writes, chosen so that a kill at any point loses nothing and a re-run of the same
+request duplicates nothing:
+
+1. outbox append (once per request, by Delta ``txnAppId``), computed against a pinned snapshot
+   of the normalized table;
+2. MERGE into normalized (latest version wins; idempotent by construction);
+3. quarantine append (once per request).
+
+A replay emits one event per touched id, with the winning version's content; BAU emits only
+where the normalized content changed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import assert_never
+
+from delta.tables import DeltaTable
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from glue_replay.entities import Entity
+from glue_replay.pipelines.stage import (
+    Clock,
+    StageContext,
+    StageCounts,
+    TimeWindow,
+    run_stage,
+    utc_now,
+)
+from glue_replay.request import JobArguments, ReplayMode, ReplayRequest
+from glue_replay.tables import RunRecord, append_once, ensure_table, read_table
+from glue_replay.tables.delta import table_version
+from glue_replay.tables.schemas import (
+    NORMALIZED_METADATA,
+    OUTBOX_PARTITIONS,
+    OUTBOX_SCHEMA,
+    QUARANTINE_SCHEMA,
+    RAW_SCHEMA,
+)
+from glue_replay.transforms.common import (
+    JSON_OPTIONS,
+    content_hash,
+    deterministic_uuid,
+    latest_per_id,
+)
+
+STAGE = "normalize"
+APPEND_ONLY = {"delta.appendOnly": "true"}
+IDS_SCHEMA = StructType([StructField("id", StringType(), nullable=False)])
+#: How many would-be events a dry run prints.
+DRY_RUN_SAMPLE = 10
+
+
+def normalized_schema(entity: Entity) -> StructType:
+    return StructType(entity.schema.fields + NORMALIZED_METADATA.fields)
+
+
+def run_normalize(
+    spark: SparkSession, args: JobArguments, entity: Entity, clock: Clock = utc_now
+) -> RunRecord:
+    """Run the normalize stage for ``args.request`` on ``entity``."""
+
+    def body(context: StageContext) -> StageCounts:
+        return normalize(context, entity)
+
+    return run_stage(spark, args, stage=STAGE, entity=entity.name, body=body, clock=clock)
+
+
+def select_for_replay(
+    raw: DataFrame, request: ReplayRequest, window: TimeWindow, ids: DataFrame | None = None
+) -> DataFrame:
+    """The raw rows a request selects.
+
+    full: every row; since: ``source_updated_at`` in the window; targeted: rows whose id is in
+    ``ids`` (a broadcast semi-join, never a literal IN list); BAU: rows ingested in the window.
+    """
+    match request.mode:
+        case ReplayMode.FULL:
+            return raw
+        case ReplayMode.SINCE:
+            return raw.where(_within(F.col("source_updated_at"), window))
+        case ReplayMode.TARGETED:
+            if ids is None:
+                raise ValueError("a targeted selection needs the ids frame")
+            return raw.join(F.broadcast(ids), on="id", how="left_semi")
+        case ReplayMode.BAU:
+            return raw.where(_within(F.col("ingested_at"), window))
+        case _:
+            assert_never(request.mode)
+
+
+def decide_changes(
+    incoming: DataFrame, existing: DataFrame, entity: Entity, mode: ReplayMode
+) -> DataFrame:
+    """Compare the latest incoming version of each id with the normalized table.
+
+    Returns the winning version's business columns with ``content_hash``, ``raw_ingested_at``
+    and the flags ``is_new``, ``write`` (MERGE it) and ``emit`` (outbox it). An older incoming
+    version never wins; a replay emits every id it touched, BAU only content changes.
+
+        incoming (7, v2, "a@x.io"), existing (7, v1, "b@x.io") -> write, emit (any mode)
+        incoming (7, v1, "b@x.io"), existing (7, v2, "a@x.io") -> no write; emit v2 if replay
+    """
+    columns = entity.business_columns
+    current = existing.select(
+        "id",
+        *[F.col(c).alias(f"_old_{c}") for c in columns if c != "id"],
+        F.col("content_hash").alias("_old_hash"),
+    )
+    joined = incoming.join(current, on="id", how="left")
+    is_new = F.col("_old_hash").isNull()
+    newer = F.col("updated_at") > F.col("_old_updated_at")
+    same_version = F.col("updated_at") == F.col("_old_updated_at")
+    changed = F.col("content_hash") != F.col("_old_hash")
+    incoming_wins = is_new | newer | same_version
+    write = is_new | newer | (same_version & changed)
+    emit = F.lit(True) if mode.is_replay else (is_new | (incoming_wins & changed))
+
+    def winner(column: str) -> Column:
+        if column == "id":
+            return F.col("id")
+        return F.when(incoming_wins, F.col(column)).otherwise(F.col(f"_old_{column}"))
+
+    return joined.select(
+        *[winner(c).alias(c) for c in columns],
+        F.when(incoming_wins, F.col("content_hash"))
+        .otherwise(F.col("_old_hash"))
+        .alias("content_hash"),
+        "raw_ingested_at",
+        is_new.alias("is_new"),
+        write.alias("write"),
+        emit.alias("emit"),
+    )
+
+
+def outbox_events(
+    decided: DataFrame, entity: Entity, request: ReplayRequest, occurred_at: datetime
+) -> DataFrame:
+    """One outbox event per row to emit, in ``OUTBOX_SCHEMA``.
+
+    ``event_id`` derives from the request, the aggregate and its version, so the same request
+    run twice yields the same ids (and the publisher's consumers can dedupe on it).
+    """
+    stamp = F.lit(occurred_at).cast("timestamp")
+    version = F.date_format(F.col("updated_at"), "yyyy-MM-dd'T'HH:mm:ss.SSSSSS")
+    return decided.where(F.col("emit")).select(
+        deterministic_uuid(
+            F.lit(request.request_id), F.lit(entity.name), F.col("id"), version
+        ).alias("event_id"),
+        F.lit(entity.name).alias("aggregate_type"),
+        F.col("id").alias("aggregate_id"),
+        F.concat(
+            F.lit(f"{entity.aggregate}."),
+            F.when(F.col("is_new"), F.lit("created")).otherwise(F.lit("updated")),
+        ).alias("event_type"),
+        F.to_json(F.struct(*entity.business_columns), JSON_OPTIONS).alias("payload"),
+        stamp.alias("occurred_at"),
+        F.lit(request.request_id).alias("request_id"),
+        F.lit(request.mode.value).alias("replay_mode"),
+        F.to_date(stamp).alias("event_date"),
+    )
+
+
+def normalize(context: StageContext, entity: Entity) -> StageCounts:
+    """Select, normalize, decide and write one request's worth of ``entity``."""
+    spark, request, warehouse = context.spark, context.request, context.warehouse
+    raw_path, normalized_path = warehouse.raw(entity.name), warehouse.normalized(entity.name)
+    schema = normalized_schema(entity)
+    # Pin both inputs: recomputing a cached frame after our own MERGE must see the same data.
+    raw = read_table(spark, raw_path, RAW_SCHEMA, table_version(spark, raw_path))
+    existing = read_table(spark, normalized_path, schema, table_version(spark, normalized_path))
+
+    ids = _ids_frame(spark, request.ids) if request.mode is ReplayMode.TARGETED else None
+    selected = select_for_replay(raw, request, context.window, ids)
+    parsed = selected.transform(entity.normalize).persist(StorageLevel.MEMORY_AND_DISK)
+    valid = parsed.where(F.col("quarantine_reason").isNull())
+    latest = latest_per_id(valid, [F.col("updated_at").desc(), F.col("ingested_at").desc()]).select(
+        *entity.business_columns,
+        content_hash(entity.hashed_columns).alias("content_hash"),
+        F.col("ingested_at").alias("raw_ingested_at"),
+    )
+    decided = decide_changes(latest, existing, entity, request.mode).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    try:
+        counts = _count(parsed, decided)
+        if ids is not None:
+            counts.missing_ids = _missing_ids(ids, selected)
+            if counts.missing_ids:
+                context.say(f"{len(counts.missing_ids)} requested ids are not in raw")
+        events = outbox_events(decided, entity, request, context.now)
+        if request.dry_run:
+            _print_dry_run(context, counts, events)
+            return counts
+
+        append_once(
+            events,
+            warehouse.outbox,
+            OUTBOX_SCHEMA,
+            context.app_id("outbox"),
+            OUTBOX_PARTITIONS,
+            APPEND_ONLY,
+        )
+        _merge_latest(decided.where(F.col("write")), normalized_path, schema, entity, context)
+        quarantined = parsed.where(F.col("quarantine_reason").isNotNull())
+        append_once(
+            _quarantine_rows(quarantined, context),
+            warehouse.quarantine(entity.name),
+            QUARANTINE_SCHEMA,
+            context.app_id("quarantine"),
+        )
+        return counts
+    finally:
+        decided.unpersist()
+        parsed.unpersist()
+
+
+def _within(column: Column, window: TimeWindow) -> Column:
+    condition = F.lit(True)
+    if window.start is not None:
+        condition = condition & (column >= F.lit(window.start).cast("timestamp"))
+    if window.end is not None:
+        condition = condition & (column < F.lit(window.end).cast("timestamp"))
+    return condition
+
+
+def _ids_frame(spark: SparkSession, ids: tuple[str, ...]) -> DataFrame:
+    return spark.createDataFrame([(i,) for i in ids], IDS_SCHEMA)
+
+
+def _count(parsed: DataFrame, decided: DataFrame) -> StageCounts:
+    """Every count in two small aggregations (one per cached frame)."""
+    read = parsed.agg(
+        F.count(F.lit(1)).alias("read"),
+        F.count("quarantine_reason").alias("quarantined"),
+    ).first()
+    out = decided.agg(
+        F.sum(F.col("write").cast("long")).alias("written"),
+        F.sum(F.col("emit").cast("long")).alias("outboxed"),
+    ).first()
+    assert read is not None and out is not None
+    return StageCounts(
+        read=int(read["read"]),
+        quarantined=int(read["quarantined"]),
+        written=int(out["written"] or 0),
+        outboxed=int(out["outboxed"] or 0),
+    )
+
+
+def _missing_ids(ids: DataFrame, selected: DataFrame) -> list[str]:
+    absent = ids.join(selected.select("id").distinct(), on="id", how="left_anti")
+    return sorted(row["id"] for row in absent.collect())
+
+
+def _merge_latest(
+    rows: DataFrame, path: str, schema: StructType, entity: Entity, context: StageContext
+) -> None:
+    """MERGE the winning versions: insert new ids, update where the version is newer or, at the
+    same version, the content differs (a renormalization after a fix). Never go backwards."""
+    source = rows.select(
+        *entity.business_columns,
+        "content_hash",
+        "raw_ingested_at",
+        F.lit(context.request.request_id).alias("request_id"),
+        F.lit(context.request.mode.value).alias("replay_mode"),
+        F.lit(context.now).cast("timestamp").alias("normalized_at"),
+    )
+    ensure_table(context.spark, path, schema)
+    (
+        DeltaTable.forPath(context.spark, path)
+        .alias("t")
+        .merge(source.alias("s"), "t.id = s.id")
+        .whenMatchedUpdateAll(
+            condition="s.updated_at > t.updated_at OR "
+            "(s.updated_at = t.updated_at AND s.content_hash <> t.content_hash)"
+        )
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def _quarantine_rows(rows: DataFrame, context: StageContext) -> DataFrame:
+    request = context.request
+    now = F.lit(context.now).cast("timestamp")
+    return rows.select(
+        "id",
+        "payload",
+        F.col("quarantine_reason").alias("reason"),
+        "source_updated_at",
+        F.col("ingested_at").alias("raw_ingested_at"),
+        F.lit(STAGE).alias("stage"),
+        F.lit(request.request_id).alias("request_id"),
+        F.lit(request.mode.value).alias("replay_mode"),
+        F.lit(context.run_id).alias("run_id"),
+        now.alias("quarantined_at"),
+    )
+
+
+def _print_dry_run(context: StageContext, counts: StageCounts, events: DataFrame) -> None:
+    context.say(
+        f"dry run: would merge {counts.written} rows, emit {counts.outboxed} events, "
+        f"quarantine {counts.quarantined} of {counts.read} raw rows; nothing written"
+    )
+    for row in events.select("aggregate_id", "event_type").limit(DRY_RUN_SAMPLE).collect():
+        context.say(f"  would emit {row['event_type']} for id {row['aggregate_id']}")

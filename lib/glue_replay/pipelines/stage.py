@@ -1,0 +1,220 @@
+"""What every stage run shares: its window, its ledger row, idempotence and failure handling.
+
+A stage body receives a :class:`StageContext` and returns :class:`StageCounts`; :func:`run_stage`
+records the run as ``running`` before the body starts, and as ``succeeded``, ``dry_run`` or
+``failed`` after, so the ledger always says what happened and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import assert_never
+
+from pyspark.sql import SparkSession
+
+from glue_replay.errors import RequestConflictError
+from glue_replay.request import JobArguments, ReplayMode, ReplayRequest
+from glue_replay.tables import RunRecord, RunsLedger, RunStatus, Warehouse
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+#: The very first BAU run looks back this far.
+FIRST_BAU_LOOKBACK = timedelta(hours=24)
+#: BAU windows start this much before the last watermark, for clock skew and late commits.
+BAU_OVERLAP = timedelta(minutes=10)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """``[start, end)``; ``None`` leaves that side open."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def describe(self) -> str:
+        start = self.start.isoformat() if self.start else "the beginning"
+        end = self.end.isoformat() if self.end else "now"
+        return f"[{start}, {end})"
+
+
+def window_for(
+    request: ReplayRequest,
+    last_watermark: datetime | None,
+    now: datetime,
+    overlap: timedelta = BAU_OVERLAP,
+    first_lookback: timedelta = FIRST_BAU_LOOKBACK,
+) -> TimeWindow:
+    """The time window a mode selects. Only BAU depends on the watermark."""
+    match request.mode:
+        case ReplayMode.FULL | ReplayMode.TARGETED:
+            return TimeWindow()
+        case ReplayMode.SINCE:
+            return TimeWindow(request.since_start, request.until_end)
+        case ReplayMode.BAU:
+            start = last_watermark - overlap if last_watermark else now - first_lookback
+            return TimeWindow(start, now)
+        case _:
+            assert_never(request.mode)
+
+
+@dataclass
+class StageCounts:
+    """What a stage body did (or, in a dry run, would do)."""
+
+    read: int = 0
+    written: int = 0
+    outboxed: int = 0
+    quarantined: int = 0
+    missing_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """Everything a stage body may use; the body never looks at the clock or the ledger itself."""
+
+    spark: SparkSession
+    args: JobArguments
+    stage: str
+    entity: str
+    warehouse: Warehouse
+    window: TimeWindow
+    now: datetime
+    run_id: str
+
+    @property
+    def request(self) -> ReplayRequest:
+        return self.args.request
+
+    def app_id(self, table: str) -> str:
+        """The idempotency key of this request's single write to ``table``."""
+        return f"glue-replay/{self.stage}/{self.entity}/{table}/{self.request.request_id}"
+
+    def say(self, message: str) -> None:
+        """Progress for the operator, on stdout (CloudWatch on Glue)."""
+        stamp = datetime.now(UTC).strftime("%H:%M:%S")
+        print(f"{stamp} [{self.stage} {self.entity}] {message}", flush=True)
+
+
+StageBody = Callable[[StageContext], StageCounts]
+
+
+def run_stage(
+    spark: SparkSession,
+    args: JobArguments,
+    *,
+    stage: str,
+    entity: str,
+    body: StageBody,
+    clock: Clock = utc_now,
+) -> RunRecord:
+    """Run ``body`` once for ``args.request`` and record it in the ledger.
+
+    The same request run again (a Glue retry, a re-run after a crash) reuses the first attempt's
+    window, so it selects the same data and its idempotent writes are no-ops; after a success it
+    writes nothing at all. A ``request_id`` reused for a different request is refused.
+    """
+    warehouse = Warehouse(args.warehouse)
+    ledger = RunsLedger(spark, warehouse.runs)
+    request = args.request
+    now = clock()
+    attempts = ledger.attempts(request.request_id, stage, entity)
+    _refuse_reused_request_id(request, attempts)
+
+    window = _window_of_retry(attempts) if request.mode is ReplayMode.BAU else None
+    if window is None:
+        last = ledger.last_watermark(stage, entity) if request.mode is ReplayMode.BAU else None
+        window = window_for(request, last, now)
+
+    run = RunRecord(
+        run_id=args.run_id,
+        request_id=request.request_id,
+        job_name=args.job_name,
+        stage=stage,
+        entity=entity,
+        replay_mode=request.mode.value,
+        status=RunStatus.RUNNING,
+        requested_by=args.requested_by,
+        arguments=args.for_ledger(),
+        request_fingerprint=request.fingerprint(),
+        id_count=len(request.ids),
+        window_start=window.start,
+        window_end=window.end,
+        started_at=now,
+    )
+    context = StageContext(spark, args, stage, entity, warehouse, window, now, args.run_id)
+    done = next((a for a in attempts if a.status is RunStatus.SUCCEEDED), None)
+    if done is not None and not request.dry_run:
+        note = f"request already succeeded in run {done.run_id}; nothing written"
+        context.say(note)
+        run = replace(run, status=RunStatus.SUCCEEDED, finished_at=clock(), note=note)
+        ledger.record(run)
+        return run
+
+    context.say(f"run {args.run_id}, request {request.request_id}: {request.describe()}")
+    if request.mode is ReplayMode.BAU:
+        context.say(f"window {window.describe()}")
+    ledger.record(run)
+    try:
+        counts = body(context)
+    except BaseException as exc:
+        ledger.record(
+            replace(run, status=RunStatus.FAILED, finished_at=clock(), error=describe_error(exc))
+        )
+        raise
+    status = RunStatus.DRY_RUN if request.dry_run else RunStatus.SUCCEEDED
+    moves_watermark = request.mode is ReplayMode.BAU and status is RunStatus.SUCCEEDED
+    run = replace(
+        run,
+        status=status,
+        finished_at=clock(),
+        rows_read=counts.read,
+        rows_written=counts.written,
+        rows_outboxed=counts.outboxed,
+        rows_quarantined=counts.quarantined,
+        missing_ids=counts.missing_ids,
+        watermark=window.end if moves_watermark else None,
+    )
+    ledger.record(run)
+    context.say(
+        f"{status.value}: read {counts.read}, written {counts.written}, "
+        f"outboxed {counts.outboxed}, quarantined {counts.quarantined}"
+        + (f", missing ids {len(counts.missing_ids)}" if request.ids else "")
+    )
+    return run
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the ledger: the exception type and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:1000]
+
+
+def _refuse_reused_request_id(request: ReplayRequest, attempts: list[RunRecord]) -> None:
+    for attempt in attempts:
+        if attempt.request_fingerprint != request.fingerprint():
+            raise RequestConflictError(
+                f"--request_id {request.request_id} was already used by run {attempt.run_id} "
+                f"for a different request ({attempt.replay_mode}); use a new request_id"
+            )
+
+
+def _window_of_retry(attempts: list[RunRecord]) -> TimeWindow | None:
+    """A BAU retry keeps its first attempt's window, so a kill mid-run can lose nothing."""
+    for attempt in attempts:
+        if attempt.status is not RunStatus.DRY_RUN and attempt.window_end is not None:
+            return TimeWindow(attempt.window_start, attempt.window_end)
+    return None
+
+
+def print_error(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

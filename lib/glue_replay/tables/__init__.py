@@ -1,0 +1,14 @@
+"""The Delta tables: raw, normalized (MERGE), outbox, the runs ledger and quarantine."""
+
+from glue_replay.tables.delta import Warehouse, append_once, ensure_table, read_table
+from glue_replay.tables.runs import RunRecord, RunsLedger, RunStatus
+
+__all__ = [
+    "RunRecord",
+    "RunStatus",
+    "RunsLedger",
+    "Warehouse",
+    "append_once",
+    "ensure_table",
+    "read_table",
+]

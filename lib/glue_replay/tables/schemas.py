@@ -1,0 +1,100 @@
+"""One ``StructType`` per table: the contract of DESIGN §5. Stages ``select`` these columns last.
+
+The normalized table's schema is the entity's (see ``glue_replay.entities``) plus
+:data:`NORMALIZED_METADATA`.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql.types import (
+    ArrayType,
+    DateType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+
+def _fields(*pairs: tuple[str, object]) -> StructType:
+    return StructType([StructField(name, kind, nullable=True) for name, kind in pairs])  # type: ignore[arg-type]
+
+
+#: raw/<entity>: append-only; the record as the source gave it, plus run metadata.
+RAW_SCHEMA = _fields(
+    ("id", StringType()),
+    ("payload", StringType()),
+    ("source_updated_at", TimestampType()),
+    ("ingested_at", TimestampType()),
+    ("request_id", StringType()),
+    ("replay_mode", StringType()),
+    ("run_id", StringType()),
+    ("ingest_date", DateType()),
+)
+RAW_PARTITIONS = ("ingest_date",)
+
+#: Columns every normalized table carries after the entity's own.
+NORMALIZED_METADATA = _fields(
+    ("content_hash", StringType()),
+    ("raw_ingested_at", TimestampType()),
+    ("request_id", StringType()),
+    ("replay_mode", StringType()),
+    ("normalized_at", TimestampType()),
+)
+
+#: outbox: append-only change events, drained by the publisher; ``event_id`` is the dedupe key.
+OUTBOX_SCHEMA = _fields(
+    ("event_id", StringType()),
+    ("aggregate_type", StringType()),
+    ("aggregate_id", StringType()),
+    ("event_type", StringType()),
+    ("payload", StringType()),
+    ("occurred_at", TimestampType()),
+    ("request_id", StringType()),
+    ("replay_mode", StringType()),
+    ("event_date", DateType()),
+)
+OUTBOX_PARTITIONS = ("event_date",)
+
+#: quarantine/<entity>: records that failed parsing or validation, with the reason.
+QUARANTINE_SCHEMA = _fields(
+    ("id", StringType()),
+    ("payload", StringType()),
+    ("reason", StringType()),
+    ("source_updated_at", TimestampType()),
+    ("raw_ingested_at", TimestampType()),
+    ("stage", StringType()),
+    ("request_id", StringType()),
+    ("replay_mode", StringType()),
+    ("run_id", StringType()),
+    ("quarantined_at", TimestampType()),
+)
+
+#: runs: the audit ledger, one row per job run (a Glue retry is a new run of the same request).
+RUNS_SCHEMA = _fields(
+    ("run_id", StringType()),
+    ("request_id", StringType()),
+    ("job_name", StringType()),
+    ("stage", StringType()),
+    ("entity", StringType()),
+    ("replay_mode", StringType()),
+    ("status", StringType()),
+    ("requested_by", StringType()),
+    ("arguments", StringType()),
+    ("request_fingerprint", StringType()),
+    ("id_count", IntegerType()),
+    ("window_start", TimestampType()),
+    ("window_end", TimestampType()),
+    ("started_at", TimestampType()),
+    ("finished_at", TimestampType()),
+    ("rows_read", LongType()),
+    ("rows_written", LongType()),
+    ("rows_outboxed", LongType()),
+    ("rows_quarantined", LongType()),
+    ("missing_ids", ArrayType(StringType())),
+    ("watermark", TimestampType()),
+    ("note", StringType()),
+    ("error", StringType()),
+)

@@ -1,0 +1,32 @@
+"""Packaging for glue-replay.
+
+On AWS Glue, Spark, Delta Lake and awsglue are provided by the runtime (``--datalake-formats delta``),
+so they are not install requirements: the ``local`` extra pins them for local runs at Glue 5.1 parity.
+"""
+
+from setuptools import find_packages, setup
+
+LOCAL = ["pyspark==3.5.6", "delta-spark==3.3.2"]
+DEV = [
+    *LOCAL,
+    "pytest==9.2.0",
+    "chispa==0.12.0",
+    "moto[s3]==5.2.5",
+    "ruff==0.17.6",
+    "mypy==2.4.1",
+]
+
+setup(
+    name="glue-replay",
+    version="0.1.0",
+    description="Replayable AWS Glue PySpark jobs: ingest -> normalize -> Delta outbox",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.11",
+    package_dir={"": "lib"},
+    packages=find_packages("lib"),
+    package_data={"glue_replay": ["py.typed"]},
+    install_requires=["boto3>=1.34"],
+    extras_require={"local": LOCAL, "dev": DEV},
+)
