@@ -14,7 +14,11 @@ _EPOCH_SECONDS = r"^\d{10}$"
 _DAY_MONTH_YEAR = r"^(\d{2})/(\d{2})/(\d{4}) (\d{2}:\d{2}:\d{2})$"
 
 #: How payload JSON renders timestamps: ISO-8601 in UTC with milliseconds.
-JSON_OPTIONS = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSXXX", "timeZone": "UTC"}
+JSON_OPTIONS = {
+    "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSXXX",
+    "timeZone": "UTC",
+    "ignoreNullFields": "false",
+}
 
 
 def parse_utc_timestamp(text: Column) -> Column:

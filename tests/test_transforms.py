@@ -1,0 +1,339 @@
+"""Every transform against explicit expected frames (chispa)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType, DataType, StringType, StructField, StructType
+
+from glue_replay.entities import CUSTOMERS
+from glue_replay.pipelines.normalize import decide_changes, outbox_events, select_for_replay
+from glue_replay.pipelines.stage import TimeWindow
+from glue_replay.request import ReplayMode, ReplayRequest
+from glue_replay.tables.schemas import RAW_SCHEMA
+from glue_replay.transforms.common import latest_per_id, parse_utc_timestamp
+from glue_replay.transforms.customers import CUSTOMER_SCHEMA, normalize_customers
+
+T = datetime  # naive datetimes are UTC: the suite runs with TZ=UTC and a UTC session
+
+
+def _extended(*extra: tuple[str, DataType]) -> StructType:
+    """CUSTOMER_SCHEMA plus columns (never ``.add``: it mutates the shared schema)."""
+    return StructType(CUSTOMER_SCHEMA.fields + [StructField(n, t) for n, t in extra])
+
+
+def test_parse_utc_timestamp_reads_every_source_format(spark: SparkSession) -> None:
+    texts = [
+        ("iso-z", "2026-11-20T10:15:30Z"),
+        ("iso-offset-millis", "2026-11-20T12:15:30.123+02:00"),
+        ("naive", "2026-11-20 10:15:30"),
+        ("epoch-millis", "1763633730123"),
+        ("epoch-seconds", "1763633730"),
+        ("day-month-year", "20/11/2026 10:15:30"),
+        ("padded", "  2026-11-20T10:15:30Z "),
+        ("words", "last tuesday"),
+        ("impossible", "2026-02-30T10:00:00Z"),
+        ("null", None),
+    ]
+    frame = spark.createDataFrame(texts, "case string, text string")
+    actual = frame.select("case", parse_utc_timestamp(F.col("text")).alias("at"))
+    expected = spark.createDataFrame(
+        [
+            ("iso-z", T(2026, 11, 20, 10, 15, 30)),
+            ("iso-offset-millis", T(2026, 11, 20, 10, 15, 30, 123000)),
+            ("naive", T(2026, 11, 20, 10, 15, 30)),
+            ("epoch-millis", T(2025, 11, 20, 10, 15, 30, 123000)),
+            ("epoch-seconds", T(2025, 11, 20, 10, 15, 30)),
+            ("day-month-year", T(2026, 11, 20, 10, 15, 30)),
+            ("padded", T(2026, 11, 20, 10, 15, 30)),
+            ("words", None),
+            ("impossible", None),
+            ("null", None),
+        ],
+        "case string, at timestamp",
+    )
+    assert_df_equality(actual, expected, ignore_nullable=True)
+
+
+def test_parse_utc_timestamp_does_not_depend_on_the_session_zone(spark: SparkSession) -> None:
+    frame = spark.createDataFrame([("2026-11-20 10:15:30",), ("20/11/2026 10:15:30",)], ["text"])
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        epochs = frame.select(parse_utc_timestamp(F.col("text")).cast("long").alias("epoch"))
+        rows = [row["epoch"] for row in epochs.collect()]
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert rows == [1795169730, 1795169730]  # 2026-11-20T10:15:30Z
+
+
+RAW_COLUMNS = "id string, payload string"
+
+
+def test_normalize_customers_cleans_types_and_flattens(spark: SparkSession) -> None:
+    raw = spark.createDataFrame(
+        [
+            (
+                "7",
+                '{"id":"7","email":"  Jane.Doe@Example.COM ","first_name":" Jane ",'
+                '"last_name":"Doe","phone":" +44 20 7946 0017 ","status":" ACTIVE",'
+                '"loyalty_points":120,"address":{"line1":"1 High St","line2":"  ",'
+                '"city":"Leeds","postcode":"ls1 1aa","country":" gb"},'
+                '"created_at":"20/11/2025 10:15:30","updated_at":"2026-11-20T12:15:30.123+02:00"}',
+            ),
+            (
+                "8",
+                '{"id":8,"email":"ann@example.org","first_name":"Ann","last_name":"Lee",'
+                '"phone":null,"status":"Inactive","loyalty_points":null,"address":null,'
+                '"created_at":1763633730123,"updated_at":"2026-11-21 08:00:00"}',
+            ),
+        ],
+        RAW_COLUMNS,
+    )
+    actual = normalize_customers(raw).drop("payload")
+    expected = spark.createDataFrame(
+        [
+            (
+                "7", "jane.doe@example.com", "Jane", "Doe", "+44 20 7946 0017", "active", 120,
+                "1 High St", None, "Leeds", "LS1 1AA", "GB",
+                T(2025, 11, 20, 10, 15, 30), T(2026, 11, 20, 10, 15, 30, 123000), None,
+            ),
+            (
+                "8", "ann@example.org", "Ann", "Lee", None, "inactive", None,
+                None, None, None, None, None,
+                T(2025, 11, 20, 10, 15, 30, 123000), T(2026, 11, 21, 8, 0, 0), None,
+            ),
+        ],
+        _extended(("quarantine_reason", StringType())),
+    )  # fmt: skip
+    assert_df_equality(actual, expected, ignore_nullable=True)
+
+
+def test_normalize_customers_gives_every_quarantine_reason(spark: SparkSession) -> None:
+    raw = spark.createDataFrame(
+        [
+            ("1", '{"id":"1","email":"not-an-email","updated_at":"2026-11-20T10:00:00Z"}'),
+            ("2", '{"id":"2","email":"a@b.io","updated_at":"last tuesday"}'),
+            ("3", '{"id":"3","email":"a@b.io","updated_at":"2026-11-20T10:00:00Z",'
+                  '"loyalty_points":"lots","created_at":"soon"}'),
+            ("4", "not json"),
+            ("5", '{"id":"6","email":"a@b.io","updated_at":"2026-11-20T10:00:00Z"}'),
+            ("6", '{"id":"6","email":"a@b.io","updated_at":"2026-11-20T10:00:00Z"}'),
+        ],
+        RAW_COLUMNS,
+    )  # fmt: skip
+    actual = normalize_customers(raw).select("id", "quarantine_reason")
+    expected = spark.createDataFrame(
+        [
+            ("1", "email is not an address"),
+            ("2", "updated_at is missing or not a timestamp"),
+            ("3", "created_at is not a timestamp; loyalty_points is not an integer"),
+            (
+                "4",
+                "payload is not a customer JSON object; email is not an address; "
+                "updated_at is missing or not a timestamp",
+            ),
+            ("5", "payload id differs from the record id"),
+            ("6", None),
+        ],
+        "id string, quarantine_reason string",
+    )
+    assert_df_equality(actual, expected, ignore_nullable=True)
+
+
+def test_latest_per_id_keeps_the_newest_version_then_the_newest_ingest(
+    spark: SparkSession,
+) -> None:
+    rows = spark.createDataFrame(
+        [
+            ("1", T(2026, 1, 1), T(2026, 2, 1), "old"),
+            ("1", T(2026, 1, 2), T(2026, 2, 1), "new"),
+            ("2", T(2026, 1, 1), T(2026, 2, 1), "first ingest"),
+            ("2", T(2026, 1, 1), T(2026, 2, 2), "second ingest"),
+        ],
+        "id string, updated_at timestamp, ingested_at timestamp, label string",
+    )
+    actual = latest_per_id(rows, [F.col("updated_at").desc(), F.col("ingested_at").desc()])
+    expected = spark.createDataFrame(
+        [
+            ("1", T(2026, 1, 2), T(2026, 2, 1), "new"),
+            ("2", T(2026, 1, 1), T(2026, 2, 2), "second ingest"),
+        ],
+        "id string, updated_at timestamp, ingested_at timestamp, label string",
+    )
+    assert_df_equality(actual, expected, ignore_nullable=True, ignore_row_order=True)
+
+
+def _raw(spark: SparkSession) -> object:
+    return spark.createDataFrame(
+        [
+            ("1", "{}", T(2026, 1, 10), T(2026, 3, 1, 9), "r", "full", "x", date(2026, 3, 1)),
+            ("2", "{}", T(2026, 2, 10), T(2026, 3, 1, 9), "r", "full", "x", date(2026, 3, 1)),
+            ("3", "{}", T(2026, 3, 10), T(2026, 3, 11, 9), "r", "bau", "x", date(2026, 3, 11)),
+            ("4", "{}", None, T(2026, 3, 11, 9), "r", "bau", "x", date(2026, 3, 11)),
+        ],
+        RAW_SCHEMA,
+    )
+
+
+def _ids_of(frame: object) -> list[str]:
+    return sorted(row["id"] for row in frame.select("id").collect())  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("request_", "window", "expected_ids"),
+    [
+        (ReplayRequest(ReplayMode.FULL, "r"), TimeWindow(), ["1", "2", "3", "4"]),
+        (
+            ReplayRequest(ReplayMode.SINCE, "r", since=date(2026, 2, 10)),
+            TimeWindow(datetime(2026, 2, 10, tzinfo=UTC)),
+            ["2", "3"],
+        ),
+        (
+            ReplayRequest(ReplayMode.SINCE, "r", since=date(2026, 1, 1), until=date(2026, 2, 10)),
+            TimeWindow(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 10, tzinfo=UTC)),
+            ["1"],
+        ),
+        (
+            ReplayRequest(ReplayMode.BAU, "r"),
+            TimeWindow(datetime(2026, 3, 11, tzinfo=UTC), datetime(2026, 3, 12, tzinfo=UTC)),
+            ["3", "4"],
+        ),
+    ],
+    ids=["full", "since", "since-until", "bau"],
+)
+def test_select_for_replay_by_time(
+    spark: SparkSession, request_: ReplayRequest, window: TimeWindow, expected_ids: list[str]
+) -> None:
+    assert _ids_of(select_for_replay(_raw(spark), request_, window)) == expected_ids  # type: ignore[arg-type]
+
+
+def test_select_for_replay_targeted_uses_a_broadcast_semi_join(spark: SparkSession) -> None:
+    ids = spark.createDataFrame([("2",), ("4",), ("99",)], "id string")
+    request = ReplayRequest(ReplayMode.TARGETED, "r", ids=("2", "4", "99"))
+    selected = select_for_replay(_raw(spark), request, TimeWindow(), ids)  # type: ignore[arg-type]
+    assert _ids_of(selected) == ["2", "4"]
+    plan = selected._jdf.queryExecution().executedPlan().toString()
+    assert "BroadcastHashJoin" in plan
+    assert "LeftSemi" in plan
+
+
+def _customer(id_: str, email: str, updated_at: datetime) -> tuple[object, ...]:
+    return (id_, email, "Ann", "Lee", None, "active", 1, None, None, None, None, None,
+            T(2025, 1, 1), updated_at)  # fmt: skip
+
+
+def _with_hash(spark: SparkSession, rows: list[tuple[object, ...]]) -> object:
+    from glue_replay.transforms.common import content_hash
+
+    frame = spark.createDataFrame(rows, CUSTOMER_SCHEMA)
+    return frame.select(
+        "*",
+        content_hash(CUSTOMERS.hashed_columns).alias("content_hash"),
+        F.lit(T(2026, 3, 1)).cast("timestamp").alias("raw_ingested_at"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        (
+            ReplayMode.BAU,
+            [
+                ("1", "new@x.io", T(2026, 2, 1), False, True, True),  # newer and changed
+                ("2", "b@x.io", T(2026, 2, 1), False, True, False),  # newer, same content
+                ("3", "c@x.io", T(2026, 3, 1), False, False, False),  # older incoming loses
+                ("4", "d@x.io", T(2026, 1, 1), False, False, False),  # unchanged
+                ("5", "e@x.io", T(2026, 1, 1), True, True, True),  # new id
+                ("6", "fixed@x.io", T(2026, 1, 1), False, True, True),  # same version, renormalized
+            ],
+        ),
+        (
+            ReplayMode.TARGETED,
+            [
+                ("1", "new@x.io", T(2026, 2, 1), False, True, True),
+                ("2", "b@x.io", T(2026, 2, 1), False, True, True),
+                ("3", "c@x.io", T(2026, 3, 1), False, False, True),  # re-emits the newer one
+                ("4", "d@x.io", T(2026, 1, 1), False, False, True),
+                ("5", "e@x.io", T(2026, 1, 1), True, True, True),
+                ("6", "fixed@x.io", T(2026, 1, 1), False, True, True),
+            ],
+        ),
+    ],
+    ids=["bau-emits-changes-only", "replay-emits-every-touched-id"],
+)
+def test_decide_changes(
+    spark: SparkSession, mode: ReplayMode, expected: list[tuple[object, ...]]
+) -> None:
+    existing = _with_hash(
+        spark,
+        [
+            _customer("1", "a@x.io", T(2026, 1, 1)),
+            _customer("2", "b@x.io", T(2026, 1, 1)),
+            _customer("3", "c@x.io", T(2026, 3, 1)),
+            _customer("4", "d@x.io", T(2026, 1, 1)),
+            _customer("6", "broken@x.io", T(2026, 1, 1)),
+        ],
+    )
+    incoming = _with_hash(
+        spark,
+        [
+            _customer("1", "new@x.io", T(2026, 2, 1)),
+            _customer("2", "b@x.io", T(2026, 2, 1)),
+            _customer("3", "old@x.io", T(2026, 2, 1)),
+            _customer("4", "d@x.io", T(2026, 1, 1)),
+            _customer("5", "e@x.io", T(2026, 1, 1)),
+            _customer("6", "fixed@x.io", T(2026, 1, 1)),
+        ],
+    )
+    decided = decide_changes(incoming, existing, CUSTOMERS, mode)  # type: ignore[arg-type]
+    actual = decided.select("id", "email", "updated_at", "is_new", "write", "emit")
+    expected_frame = spark.createDataFrame(
+        expected,
+        "id string, email string, updated_at timestamp, is_new boolean, write boolean, "
+        "emit boolean",
+    )
+    assert_df_equality(actual, expected_frame, ignore_nullable=True, ignore_row_order=True)
+
+
+def test_outbox_events_are_deterministic_per_request_and_version(spark: SparkSession) -> None:
+    decided = spark.createDataFrame(
+        [
+            _customer("1", "a@x.io", T(2026, 2, 1)) + (True, True),
+            _customer("2", "b@x.io", T(2026, 2, 1)) + (False, False),
+        ],
+        _extended(("is_new", BooleanType()), ("emit", BooleanType())),
+    )
+    request = ReplayRequest(ReplayMode.TARGETED, "req-1", ids=("1", "2"))
+    at = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    actual = outbox_events(decided, CUSTOMERS, request, at)
+    expected = spark.createDataFrame(
+        [
+            (
+                "3df26346-0270-872c-4161-b9af0f11690f",
+                "customers",
+                "1",
+                "customer.created",
+                '{"id":"1","email":"a@x.io","first_name":"Ann","last_name":"Lee","phone":null,'
+                '"status":"active","loyalty_points":1,"address_line1":null,"address_line2":null,'
+                '"address_city":null,"address_postcode":null,"address_country":null,'
+                '"created_at":"2025-01-01T00:00:00.000Z","updated_at":"2026-02-01T00:00:00.000Z"}',
+                T(2026, 3, 1, 12),
+                "req-1",
+                "targeted",
+                date(2026, 3, 1),
+            )
+        ],
+        "event_id string, aggregate_type string, aggregate_id string, event_type string, "
+        "payload string, occurred_at timestamp, request_id string, replay_mode string, "
+        "event_date date",
+    )
+    assert_df_equality(actual, expected, ignore_nullable=True)
+    # The id is the documented derivation: sha256("req-1|customers|1|<version>") as a UUID.
+    again = outbox_events(decided, CUSTOMERS, request, datetime(2026, 3, 2, tzinfo=UTC))
+    other = outbox_events(decided, CUSTOMERS, ReplayRequest(ReplayMode.FULL, "req-2"), at)
+    assert again.first()["event_id"] == "3df26346-0270-872c-4161-b9af0f11690f"  # type: ignore[index]
+    assert other.first()["event_id"] != "3df26346-0270-872c-4161-b9af0f11690f"  # type: ignore[index]
