@@ -6,10 +6,6 @@ from datetime import UTC, date, datetime
 
 import pytest
 from chispa import assert_df_equality
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType, DataType, StringType, StructField, StructType
-
 from glue_replay.entities import CUSTOMERS
 from glue_replay.pipelines.normalize import decide_changes, outbox_events, select_for_replay
 from glue_replay.pipelines.stage import TimeWindow
@@ -17,6 +13,9 @@ from glue_replay.request import ReplayMode, ReplayRequest
 from glue_replay.tables.schemas import RAW_SCHEMA
 from glue_replay.transforms.common import latest_per_id, parse_utc_timestamp
 from glue_replay.transforms.customers import CUSTOMER_SCHEMA, normalize_customers
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType, DataType, StringType, StructField, StructType
 
 T = datetime  # naive datetimes are UTC: the suite runs with TZ=UTC and a UTC session
 
@@ -302,8 +301,8 @@ def test_decide_changes(
 def test_outbox_events_are_deterministic_per_request_and_version(spark: SparkSession) -> None:
     decided = spark.createDataFrame(
         [
-            _customer("1", "a@x.io", T(2026, 2, 1)) + (True, True),
-            _customer("2", "b@x.io", T(2026, 2, 1)) + (False, False),
+            (*_customer("1", "a@x.io", T(2026, 2, 1)), True, True),
+            (*_customer("2", "b@x.io", T(2026, 2, 1)), False, False),
         ],
         _extended(("is_new", BooleanType()), ("emit", BooleanType())),
     )
