@@ -1,7 +1,7 @@
 """AWS Glue job: read customers from the REST API in the requested replay mode into raw/customers.
 
-    python glue_jobs/ingest_rest_api.py --replay_mode targeted --ids 1,2,3
-    aws glue start-job-run --job-name ingest_rest_api --arguments '{"--replay_mode":"full"}'
+python glue_jobs/ingest_rest_api.py --replay_mode targeted --ids 1,2,3
+aws glue start-job-run --job-name ingest_rest_api --arguments '{"--replay_mode":"full"}'
 """
 
 import sys

@@ -49,7 +49,9 @@ def fetch(dest: Path) -> list[Path]:
         expected = _get(url + ".sha1").decode().split()[0].strip()
         actual = hashlib.sha1(body).hexdigest()  # noqa: S324 - Maven Central publishes SHA-1
         if actual != expected:
-            raise SystemExit(f"fetch_jars: checksum mismatch for {jar.name}: {actual} != {expected}")
+            raise SystemExit(
+                f"fetch_jars: checksum mismatch for {jar.name}: {actual} != {expected}"
+            )
         partial = jar.with_suffix(".part")
         partial.write_bytes(body)
         partial.rename(jar)

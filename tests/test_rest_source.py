@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
 from glue_replay.errors import SourceError
 from glue_replay.sample_api import SampleApiServer
 from glue_replay.sources.base import SourceQuery, SourceRecord

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+
 from glue_replay.sample_api import (
     MALFORMED_EMAIL,
     MALFORMED_LOYALTY_POINTS,

@@ -6,6 +6,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType, DataType, StringType, StructField, StructType
+
 from glue_replay.entities import CUSTOMERS
 from glue_replay.pipelines.normalize import decide_changes, outbox_events, select_for_replay
 from glue_replay.pipelines.stage import TimeWindow
@@ -13,9 +17,6 @@ from glue_replay.request import ReplayMode, ReplayRequest
 from glue_replay.tables.schemas import RAW_SCHEMA
 from glue_replay.transforms.common import latest_per_id, parse_utc_timestamp
 from glue_replay.transforms.customers import CUSTOMER_SCHEMA, normalize_customers
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType, DataType, StringType, StructField, StructType
 
 T = datetime  # naive datetimes are UTC: the suite runs with TZ=UTC and a UTC session
 

@@ -402,17 +402,26 @@ def _parse_warehouse(raw: str) -> str:
 
 
 def _parse_source_url(raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise InvalidRequestError(
-            "--source_url", f"{raw!r} is not an HTTP URL", "http(s)://host[:port][/path]"
-        )
-    if parts.username or parts.password:
-        # Never echo the value back: it holds a credential.
+    accepted = "http(s)://host[:port][/path], without credentials, query or fragment"
+    # A value with an @ may hold user:password (whatever its shape): it is never echoed back.
+    shown = repr(raw) if "@" not in raw else "the value (not shown: it may hold credentials)"
+    try:
+        parts = urlsplit(raw)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # an unbalanced [IPv6] host, a port out of range
+        raise InvalidRequestError("--source_url", f"{shown} is not a URL", accepted) from None
+    if parts.username is not None or parts.password is not None:
         raise InvalidRequestError(
             "--source_url",
             "contains credentials, which must not travel in job arguments",
             "a URL without user:password (keep the token in Secrets Manager)",
+        )
+    if parts.scheme not in {"http", "https"} or not parts.hostname or not port_ok:
+        raise InvalidRequestError("--source_url", f"{shown} is not an HTTP URL", accepted)
+    if parts.query or parts.fragment:
+        # The REST source refuses these too (after Spark has started); a query may hold a token.
+        raise InvalidRequestError(
+            "--source_url", "has a query or fragment (not shown: it may hold a token)", accepted
         )
     return raw.rstrip("/")
 
@@ -459,12 +468,20 @@ class _IdPolicy:
 
     def clean_file(self, text: str, location: str, id_column: str | None) -> tuple[str, ...]:
         argument = "--ids_file"
-        rows = [row for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row)]
-        if not rows:
+        # Universal newlines: CRLF and a bare CR (old Mac exports) end a row like LF does.
+        reader = csv.reader(io.StringIO(text, newline=None))
+        try:
+            # (line number in the file, row): blank lines are skipped but still counted.
+            numbered = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
+        except csv.Error as exc:
+            raise InvalidRequestError(
+                argument, f"{location} is not a readable CSV ({exc})", _IDS_FILE_ACCEPTED
+            ) from None
+        if not numbered:
             raise InvalidRequestError(argument, f"no ids in {location}", _IDS_FILE_ACCEPTED)
-        column, start = self._locate_ids(rows, location, id_column)
+        column, start = self._locate_ids([row for _, row in numbered], location, id_column)
         ids: dict[str, None] = {}
-        for line, row in enumerate(rows[start:], start=start + 1):
+        for line, row in numbered[start:]:
             value = row[column].strip() if column < len(row) else ""
             if value:
                 ids[self.check(value, argument, f"{location} row {line}: ")] = None
