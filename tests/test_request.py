@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -292,10 +293,9 @@ def test_explicit_request_id_wins_over_the_job_run_id() -> None:
 def test_a_local_run_gets_fresh_ids() -> None:
     first, second = parse(), parse()
 
-    assert len(first.request.request_id) == 32
-    assert int(first.request.request_id, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{32}", first.request.request_id)
+    assert re.fullmatch(r"local-[0-9a-f]{12}", first.run_id)
     assert first.request.request_id != second.request.request_id
-    assert first.run_id.startswith("local-")
     assert first.run_id != second.run_id
 
 

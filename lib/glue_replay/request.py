@@ -61,6 +61,7 @@ DEFAULT_SOURCE_URL = "http://127.0.0.1:8765"
 
 _DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _S3_URI = re.compile(r"s3a?://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?")
+_PRINCIPAL = re.compile(r"[\w.@:+/=,-]{1,128}")
 _GLUE_ATTEMPT_SUFFIX = re.compile(r"_attempt_\d+$")
 
 #: Every argument a glue-replay job reads; anything else in argv belongs to Glue and is ignored.
@@ -228,7 +229,7 @@ def parse_job_arguments(
         source_url=_parse_source_url(options.get("source_url", DEFAULT_SOURCE_URL)),
         job_name=options.get("JOB_NAME", "local"),
         run_id=options.get("JOB_RUN_ID") or f"local-{uuid.uuid4().hex[:12]}",
-        requested_by=_parse_requested_by(options.get("requested_by") or env.get("USER")),
+        requested_by=_parse_requested_by(options.get("requested_by"), env.get("USER")),
     )
 
 
@@ -426,10 +427,11 @@ def _parse_source_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
-def _parse_requested_by(raw: str | None) -> str:
-    if not raw:
-        return "unknown"
-    if not re.fullmatch(r"[\w.@:+/=,-]{1,128}", raw):
+def _parse_requested_by(raw: str | None, login: str | None) -> str:
+    if raw is None:
+        # The login name is a default, not an argument: an odd one is dropped, never refused.
+        return login if login and _PRINCIPAL.fullmatch(login) else "unknown"
+    if not _PRINCIPAL.fullmatch(raw):
         raise InvalidRequestError(
             "--requested_by", f"{raw!r} is not a principal name", "a user or role name"
         )
@@ -525,11 +527,17 @@ def _read_ids_file(location: str, read_s3_object: Callable[[str, str], bytes] | 
         body = reader(bucket, key)
     else:
         path = Path(location)
+        shown = repr(location) if "@" not in location else "(path not shown: it has an @)"
         if not path.is_file():
             raise InvalidRequestError(
-                "--ids_file", f"no such file {location!r}", "a readable local path or s3:// URI"
+                "--ids_file", f"no such file {shown}", "a readable local path or s3:// URI"
             )
-        body = path.read_bytes()
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            raise InvalidRequestError(
+                "--ids_file", f"cannot read {shown} ({exc.strerror})", "a readable local file"
+            ) from None
     try:
         return body.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -170,10 +170,14 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
     """Select, normalize, decide and write one request's worth of ``entity``."""
     spark, request, warehouse = context.spark, context.request, context.warehouse
     raw_path, normalized_path = warehouse.raw(entity.name), warehouse.normalized(entity.name)
+    quarantine_path = warehouse.quarantine(entity.name)
     schema = normalized_schema(entity)
-    # Pin both inputs: recomputing a cached frame after our own MERGE must see the same data.
+    # Pin every input: recomputing a cached frame after our own writes must see the same data.
     raw = read_table(spark, raw_path, RAW_SCHEMA, table_version(spark, raw_path))
     existing = read_table(spark, normalized_path, schema, table_version(spark, normalized_path))
+    quarantined_before = read_table(
+        spark, quarantine_path, QUARANTINE_SCHEMA, table_version(spark, quarantine_path)
+    )
 
     ids = _ids_frame(spark, request.ids) if request.mode is ReplayMode.TARGETED else None
     selected = select_for_replay(raw, request, context.window, ids)
@@ -207,10 +211,18 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
             APPEND_ONLY,
         )
         _merge_latest(decided.where(F.col("write")), normalized_path, schema, entity, context)
-        quarantined = parsed.where(F.col("quarantine_reason").isNotNull())
+        # A raw row already quarantined for the same reason (BAU windows overlap, replays
+        # revisit) is not added again: the quarantine holds each bad raw row once per reason.
+        quarantined = _quarantine_rows(
+            parsed.where(F.col("quarantine_reason").isNotNull()), context
+        ).join(
+            quarantined_before.select("id", "raw_ingested_at", "reason"),
+            on=["id", "raw_ingested_at", "reason"],
+            how="left_anti",
+        )
         append_once(
-            _quarantine_rows(quarantined, context),
-            warehouse.quarantine(entity.name),
+            quarantined,
+            quarantine_path,
             QUARANTINE_SCHEMA,
             context.app_id("quarantine"),
         )

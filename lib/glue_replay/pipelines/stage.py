@@ -157,17 +157,17 @@ def run_stage(
         note = f"request already succeeded in run {done.run_id}; nothing written"
         context.say(note)
         run = replace(run, status=RunStatus.SUCCEEDED, finished_at=clock(), note=note)
-        ledger.record(run)
+        ledger.start(run)
         return run
 
     context.say(f"run {args.run_id}, request {request.request_id}: {request.describe()}")
     if request.mode is ReplayMode.BAU:
         context.say(f"window {window.describe()}")
-    ledger.record(run)
+    ledger.start(run)
     try:
         counts = body(context)
     except BaseException as exc:
-        ledger.record(
+        ledger.finish(
             replace(run, status=RunStatus.FAILED, finished_at=clock(), error=describe_error(exc))
         )
         raise
@@ -184,7 +184,7 @@ def run_stage(
         missing_ids=counts.missing_ids,
         watermark=window.end if moves_watermark else None,
     )
-    ledger.record(run)
+    ledger.finish(run)
     context.say(
         f"{status.value}: read {counts.read}, written {counts.written}, "
         f"outboxed {counts.outboxed}, quarantined {counts.quarantined}"

@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from delta.tables import DeltaTable
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import DataType
 
 from glue_replay.tables.delta import ensure_table, table_exists
 from glue_replay.tables.schemas import RUNS_SCHEMA
@@ -64,19 +65,21 @@ class RunsLedger:
         self.spark = spark
         self.path = path
 
-    def record(self, run: RunRecord) -> None:
-        """Insert the run, or update it in place (keyed by ``run_id``)."""
+    def start(self, run: RunRecord) -> None:
+        """Add the run's row (an append: cheap, and it never touches other runs' rows)."""
         ensure_table(self.spark, self.path, RUNS_SCHEMA)
         values = tuple(str(v) if isinstance(v, StrEnum) else v for v in astuple(run))
         row = self.spark.createDataFrame([values], RUNS_SCHEMA)
-        (
-            DeltaTable.forPath(self.spark, self.path)
-            .alias("t")
-            .merge(row.alias("s"), "t.run_id = s.run_id")
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
+        row.write.format("delta").mode("append").save(self.path)
+
+    def finish(self, run: RunRecord) -> None:
+        """Overwrite the run's row (keyed by ``run_id``) with its final state."""
+        assignments: dict[str, str | Column] = {
+            f.name: _literal(getattr(run, f.name), f.dataType)
+            for f in RUNS_SCHEMA.fields
+            if f.name != "run_id"
+        }
+        DeltaTable.forPath(self.spark, self.path).update(F.col("run_id") == run.run_id, assignments)
 
     def attempts(self, request_id: str, stage: str, entity: str) -> list[RunRecord]:
         """Earlier runs of the same request and stage, oldest first."""
@@ -121,6 +124,14 @@ class RunsLedger:
             self.spark.read.format("delta").load(self.path).where(F.col("run_id") == run_id).first()
         )
         return _to_record(row.asDict()) if row else None
+
+
+def _literal(value: object, data_type: DataType) -> Column:
+    if isinstance(value, StrEnum):
+        value = str(value)
+    if isinstance(value, list):
+        return F.array(*[F.lit(v) for v in value]).cast(data_type)
+    return F.lit(value).cast(data_type)
 
 
 def _utc(value: datetime | None) -> datetime | None:
