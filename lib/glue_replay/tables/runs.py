@@ -73,13 +73,21 @@ class RunsLedger:
         row.write.format("delta").mode("append").save(self.path)
 
     def finish(self, run: RunRecord) -> None:
-        """Overwrite the run's row (keyed by ``run_id``) with its final state."""
+        """Overwrite the run's row with its final state.
+
+        A row is keyed by run, stage and entity: a Glue job run id never spans stages on Glue,
+        but a local caller may well pass one ``--JOB_RUN_ID`` to both.
+        """
+        key = ("run_id", "stage", "entity")
         assignments: dict[str, str | Column] = {
             f.name: _literal(getattr(run, f.name), f.dataType)
             for f in RUNS_SCHEMA.fields
-            if f.name != "run_id"
+            if f.name not in key
         }
-        DeltaTable.forPath(self.spark, self.path).update(F.col("run_id") == run.run_id, assignments)
+        condition = F.lit(True)
+        for name in key:
+            condition = condition & (F.col(name) == getattr(run, name))
+        DeltaTable.forPath(self.spark, self.path).update(condition, assignments)
 
     def attempts(self, request_id: str, stage: str, entity: str) -> list[RunRecord]:
         """Earlier runs of the same request and stage, oldest first."""

@@ -1,0 +1,476 @@
+"""End to end: the job entry points against the sample API on loopback and a Delta warehouse.
+
+The API's data is anchored at ``NOW`` (60 customers; ids 20, 40 and 60 are malformed) and the
+pipeline's clock is a :class:`SteppingClock` the test moves by hand, so every timestamp below
+is known in advance.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from glue_replay.jobs import ingest_rest_api_main, normalize_main
+from glue_replay.pipelines import normalize as normalize_module
+from glue_replay.sample_api import SampleApiServer
+from glue_replay.tables import RunsLedger, Warehouse
+from glue_replay.tables.delta import table_exists, table_version
+from glue_replay.transforms.customers import CUSTOMER_SCHEMA
+
+REPO = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+MALFORMED = {"20", "40", "60"}
+ALL_IDS = [str(i) for i in range(1, 61)]
+VALID_IDS = [i for i in ALL_IDS if i not in MALFORMED]
+
+
+def T(hours: float = 0) -> datetime:  # noqa: N802 - reads as a time literal in expectations
+    """``NOW + hours`` as the naive UTC datetime Spark hands back."""
+    return (NOW + timedelta(hours=hours)).replace(tzinfo=None)
+
+
+class SteppingClock:
+    """The pipeline's and the API's clock: stands still until the test moves it."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+class Jobs:
+    """Runs the job entry points as ``glue_jobs/*.py`` would, in the suite's Spark session."""
+
+    def __init__(
+        self, spark: SparkSession, warehouse: str, api: SampleApiServer, clock: SteppingClock
+    ) -> None:
+        self.spark, self.clock = spark, clock
+        self.common = ["--warehouse", warehouse, "--source_url", api.url]
+
+    def ingest(self, *arguments: str) -> int:
+        argv = ["glue_jobs/ingest_rest_api.py", *arguments, *self.common]
+        return ingest_rest_api_main(argv, spark=self.spark, clock=self.clock)
+
+    def normalize(self, *arguments: str) -> int:
+        argv = ["glue_jobs/normalize.py", *arguments, *self.common]
+        return normalize_main(argv, spark=self.spark, clock=self.clock)
+
+    def both(self, *arguments: str) -> None:
+        """Ingest then normalize one minute later, as the workflow cascade does."""
+        assert self.ingest(*arguments) == 0
+        self.clock.advance(minutes=1)
+        assert self.normalize(*arguments) == 0
+
+
+@pytest.fixture
+def clock() -> SteppingClock:
+    return SteppingClock(NOW)
+
+
+@pytest.fixture
+def api(clock: SteppingClock) -> Iterator[SampleApiServer]:
+    with SampleApiServer(records=60, now=NOW, clock=clock) as server:
+        yield server
+
+
+@pytest.fixture
+def jobs(spark: SparkSession, warehouse: str, api: SampleApiServer, clock: SteppingClock) -> Jobs:
+    return Jobs(spark, warehouse, api, clock)
+
+
+@pytest.fixture
+def tables(warehouse: str) -> Warehouse:
+    return Warehouse(warehouse)
+
+
+def read(spark: SparkSession, path: str) -> DataFrame:
+    return spark.read.format("delta").load(path)
+
+
+def events(spark: SparkSession, tables: Warehouse, request_id: str) -> DataFrame:
+    return (
+        read(spark, tables.outbox)
+        .where(F.col("request_id") == request_id)
+        .select("aggregate_id", "event_type", "replay_mode")
+    )
+
+
+def event_rows(ids: list[str], event_type: str, mode: str) -> list[tuple[str, str, str]]:
+    return [(i, f"customer.{event_type}", mode) for i in ids]
+
+
+EVENT_COLUMNS = "aggregate_id string, event_type string, replay_mode string"
+LEDGER_COLUMNS = (
+    "stage string, replay_mode string, status string, rows_read long, rows_written long, "
+    "rows_outboxed long, rows_quarantined long, missing_ids array<string>, "
+    "window_start timestamp, window_end timestamp, watermark timestamp"
+)
+
+
+def ledger(spark: SparkSession, tables: Warehouse, request_id: str) -> DataFrame:
+    return (
+        read(spark, tables.runs)
+        .where(F.col("request_id") == request_id)
+        .orderBy("started_at", "stage")
+        .select(*[c.split()[0] for c in LEDGER_COLUMNS.split(", ")])
+    )
+
+
+def assert_events(
+    spark: SparkSession, tables: Warehouse, request_id: str, expected: list[tuple[str, str, str]]
+) -> None:
+    assert_df_equality(
+        events(spark, tables, request_id),
+        spark.createDataFrame(expected, EVENT_COLUMNS),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
+def test_full_replay_normalizes_every_record_and_emits_one_event_each(
+    spark: SparkSession, jobs: Jobs, tables: Warehouse
+) -> None:
+    jobs.both("--replay_mode", "full", "--request_id", "full-1")
+
+    raw = read(spark, tables.raw("customers")).select(
+        "id", "request_id", "replay_mode", "ingested_at"
+    )
+    assert_df_equality(
+        raw,
+        spark.createDataFrame(
+            [(i, "full-1", "full", T()) for i in ALL_IDS],
+            "id string, request_id string, replay_mode string, ingested_at timestamp",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+    normalized = read(spark, tables.normalized("customers")).where(F.col("id").isin("1", "2", "3"))
+    expected = spark.createDataFrame(
+        [
+            ("1", "amira.smith1@example.org", "Amira", "Smith", "+31 20 555 0001", "suspended",
+             4249, "153 Damrak", "c/o Reception", "Utrecht", "3511 AA", "NL",
+             datetime(2024, 5, 3, 19, 5, 42), datetime(2025, 3, 3, 0, 7, 13)),
+            ("2", "aoife.obrien2@example.net", "Aoife", "O'Brien", "+353 1 555 0002", "suspended",
+             1441, None, None, None, None, None,
+             datetime(2024, 8, 4, 7, 57, 25, 568000), datetime(2025, 2, 21, 8, 42, 52, 90000)),
+            ("3", "liam.muller3@mail.example.com", "Liam", "Müller", "+44 20 7946 0003", "active",
+             4000, "160 High Street", None, "London", "SW1A 1AA", "GB",
+             datetime(2023, 2, 28, 18, 48, 47), datetime(2023, 7, 21, 17, 53, 35)),
+        ],
+        CUSTOMER_SCHEMA,
+    )  # fmt: skip
+    assert_df_equality(
+        normalized.drop("content_hash", "raw_ingested_at", "request_id", "replay_mode")
+        .drop("normalized_at")
+        .orderBy("id"),
+        expected.orderBy("id"),
+        ignore_nullable=True,
+        ignore_column_order=False,
+    )
+    metadata = read(spark, tables.normalized("customers")).select(
+        "raw_ingested_at", "request_id", "replay_mode", "normalized_at"
+    )
+    assert metadata.distinct().collect() == [(T(), "full-1", "full", T(1 / 60))]
+
+    assert_events(spark, tables, "full-1", event_rows(VALID_IDS, "created", "full"))
+    quarantine = read(spark, tables.quarantine("customers")).select("id", "reason", "stage")
+    assert_df_equality(
+        quarantine,
+        spark.createDataFrame(
+            [
+                ("20", "email is not an address", "normalize"),
+                ("40", "updated_at is missing or not a timestamp", "normalize"),
+                ("60", "loyalty_points is not an integer", "normalize"),
+            ],
+            "id string, reason string, stage string",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    assert_df_equality(
+        ledger(spark, tables, "full-1"),
+        spark.createDataFrame(
+            [
+                ("ingest", "full", "succeeded", 60, 60, 0, 0, [], None, None, None),
+                ("normalize", "full", "succeeded", 60, 57, 57, 3, [], None, None, None),
+            ],
+            LEDGER_COLUMNS,
+        ),
+        ignore_nullable=True,
+    )
+
+
+def test_bau_picks_up_exactly_the_changes_and_only_bau_moves_the_watermark(
+    spark: SparkSession,
+    jobs: Jobs,
+    tables: Warehouse,
+    api: SampleApiServer,
+    clock: SteppingClock,
+) -> None:
+    jobs.both("--replay_mode", "full", "--request_id", "full-1")
+    clock.advance(hours=1)
+    assert api.mutate(ids=["6", "7"]) == ["6", "7"]  # at NOW + 1h01
+    clock.advance(hours=1)  # NOW + 2h01
+    jobs.both("--request_id", "bau-1")
+
+    first_window_start, first_end = T(2 + 1 / 60 - 24), T(2 + 1 / 60)
+    assert_df_equality(
+        ledger(spark, tables, "bau-1"),
+        spark.createDataFrame(
+            [
+                # The very first BAU run looks back 24 hours; its window end is the watermark.
+                ("ingest", "bau", "succeeded", 2, 2, 0, 0, [],
+                 first_window_start, first_end, first_end),
+                # normalize's window is on ingest time: the full backfill's rows are in it too,
+                # but only the two changed records differ from what is normalized.
+                ("normalize", "bau", "succeeded", 62, 2, 2, 3, [],
+                 T(2 + 2 / 60 - 24), T(2 + 2 / 60), T(2 + 2 / 60)),
+            ],
+            LEDGER_COLUMNS,
+        ),
+        ignore_nullable=True,
+    )  # fmt: skip
+    assert_events(spark, tables, "bau-1", event_rows(["6", "7"], "updated", "bau"))
+    changed = (
+        read(spark, tables.normalized("customers"))
+        .where(F.col("id").isin("6", "7"))
+        .select("id", "status", "loyalty_points", "updated_at", "request_id")
+    )
+    assert_df_equality(
+        changed,
+        spark.createDataFrame(
+            [("6", "active", 2435, T(1 + 1 / 60), "bau-1"),
+             ("7", "inactive", 304, T(1 + 1 / 60), "bau-1")],
+            "id string, status string, loyalty_points int, updated_at timestamp, "
+            "request_id string",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )  # fmt: skip
+    # The quarantine already holds the three malformed raw rows: BAU does not add them again.
+    assert read(spark, tables.quarantine("customers")).count() == 3
+
+    # A replay in between does not move the watermark ...
+    clock.advance(minutes=10)
+    jobs.both("--replay_mode", "since", "--date", "2026-01-01", "--request_id", "since-1")
+    runs = RunsLedger(spark, tables.runs)
+    assert runs.last_watermark("ingest", "customers") == NOW + timedelta(hours=2, minutes=1)
+
+    # ... so the next BAU run starts at the last BAU watermark minus the 10 minute overlap.
+    clock.advance(minutes=20)
+    api.mutate(ids=["8"])  # NOW + 2h33
+    clock.advance(minutes=30)  # NOW + 3h03
+    jobs.both("--request_id", "bau-2")
+    ingest_row = ledger(spark, tables, "bau-2").where(F.col("stage") == "ingest")
+    assert ingest_row.select("rows_read", "window_start", "window_end", "watermark").collect() == [
+        (1, T(2 + 1 / 60 - 1 / 6), T(3 + 3 / 60), T(3 + 3 / 60))
+    ]
+    assert_events(spark, tables, "bau-2", event_rows(["8"], "updated", "bau"))
+
+
+def test_since_replays_the_window_and_re_emits_unchanged_records(
+    spark: SparkSession, jobs: Jobs, tables: Warehouse, clock: SteppingClock
+) -> None:
+    window = ("--replay_mode", "since", "--date", "2026-01-01", "--until", "2026-03-15")
+    jobs.both(*window, "--request_id", "since-1")
+    in_window = ["21", "23", "27", "32", "42"]
+    assert_events(spark, tables, "since-1", event_rows(in_window, "created", "since"))
+    assert (
+        ledger(spark, tables, "since-1").select("window_start", "window_end").collect()
+        == [(datetime(2026, 1, 1), datetime(2026, 3, 15))] * 2
+    )
+
+    # Replaying unchanged records re-publishes them: that is what a replay is for.
+    clock.advance(hours=1)
+    jobs.both(*window, "--request_id", "since-2")
+    assert_events(spark, tables, "since-2", event_rows(in_window, "updated", "since"))
+    assert RunsLedger(spark, tables.runs).last_watermark("ingest", "customers") is None
+
+
+def test_targeted_replay_from_a_csv_reports_missing_ids(
+    spark: SparkSession, jobs: Jobs, tables: Warehouse, tmp_path: Path, clock: SteppingClock
+) -> None:
+    jobs.both("--replay_mode", "full", "--request_id", "full-1")
+    ids_file = tmp_path / "ids.csv"
+    ids_file.write_text("customer_id\r\n2\r\n999\r\n1\r\n2\r\n")
+    clock.advance(hours=1)
+    jobs.both("--replay_mode", "targeted", "--ids_file", str(ids_file), "--request_id", "t-1")
+
+    assert_events(spark, tables, "t-1", event_rows(["1", "2"], "updated", "targeted"))
+    assert ledger(spark, tables, "t-1").select(
+        "stage", "rows_read", "rows_outboxed", "missing_ids"
+    ).collect() == [("ingest", 2, 0, ["999"]), ("normalize", 4, 2, ["999"])]
+    raw = read(spark, tables.raw("customers")).where(F.col("request_id") == "t-1")
+    assert sorted(r["id"] for r in raw.collect()) == ["1", "2"]
+
+
+def test_the_same_request_twice_writes_nothing_twice(
+    spark: SparkSession, jobs: Jobs, tables: Warehouse, clock: SteppingClock
+) -> None:
+    targeted = ("--replay_mode", "targeted", "--ids", "3,4", "--request_id", "t-1")
+    jobs.both(*targeted, "--JOB_RUN_ID", "jr_1")
+    versions = {path: _version(spark, path) for path in _data_tables(tables)}
+    clock.advance(minutes=5)
+    jobs.both(*targeted, "--JOB_RUN_ID", "jr_2")
+
+    assert {path: _version(spark, path) for path in _data_tables(tables)} == versions
+    assert_events(spark, tables, "t-1", event_rows(["3", "4"], "created", "targeted"))
+    runs = read(spark, tables.runs).where(F.col("request_id") == "t-1")
+    assert runs.orderBy("started_at", "stage").select("stage", "run_id", "note").collect() == [
+        ("ingest", "jr_1", None),
+        ("normalize", "jr_1", None),
+        ("ingest", "jr_2", "request already succeeded in run jr_1; nothing written"),
+        ("normalize", "jr_2", "request already succeeded in run jr_1; nothing written"),
+    ]
+
+
+def test_a_run_killed_between_outbox_and_merge_is_finished_by_its_retry(
+    spark: SparkSession,
+    jobs: Jobs,
+    tables: Warehouse,
+    clock: SteppingClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    request = ("--replay_mode", "targeted", "--ids", "5,6", "--request_id", "t-1")
+    assert jobs.ingest(*request) == 0
+
+    def killed(*_: object) -> None:
+        raise RuntimeError("killed before the MERGE")
+
+    monkeypatch.setattr(normalize_module, "_merge_latest", killed)
+    assert jobs.normalize(*request, "--JOB_RUN_ID", "jr_1") == 1
+    failed = read(spark, tables.runs).where(F.col("run_id") == "jr_1")
+    assert failed.select("status", "error").collect() == [
+        ("failed", "RuntimeError: killed before the MERGE")
+    ]
+    assert_events(spark, tables, "t-1", event_rows(["5", "6"], "created", "targeted"))
+    assert not table_exists(spark, tables.normalized("customers"))
+
+    monkeypatch.undo()
+    clock.advance(minutes=5)
+    assert jobs.normalize(*request, "--JOB_RUN_ID", "jr_1_attempt_1") == 0
+    assert_events(spark, tables, "t-1", event_rows(["5", "6"], "created", "targeted"))
+    normalized = read(spark, tables.normalized("customers")).select("id", "request_id")
+    assert sorted(normalized.collect()) == [("5", "t-1"), ("6", "t-1")]
+
+
+def test_an_older_replayed_version_never_overwrites_a_newer_one(
+    spark: SparkSession,
+    jobs: Jobs,
+    tables: Warehouse,
+    api: SampleApiServer,
+    clock: SteppingClock,
+) -> None:
+    jobs.both("--replay_mode", "full", "--request_id", "full-1")
+    clock.advance(hours=1)
+    api.mutate(ids=["6"])
+    clock.advance(hours=1)
+    jobs.both("--request_id", "bau-1")
+
+    # Raw still holds id 6 as of 2024-05-11 (from the backfill); replaying May 2024 selects it.
+    clock.advance(hours=1)
+    assert jobs.normalize(
+        "--replay_mode", "since", "--date", "2024-05-01", "--until", "2024-06-01",
+        "--request_id", "since-old",
+    ) == 0  # fmt: skip
+    current = read(spark, tables.normalized("customers")).where(F.col("id") == "6")
+    assert current.select("status", "updated_at", "request_id").collect() == [
+        ("active", T(1 + 1 / 60), "bau-1")
+    ]
+    replayed = read(spark, tables.outbox).where(F.col("request_id") == "since-old")
+    assert sorted(
+        (r["aggregate_id"], r["status"], r["updated_at"])
+        for r in replayed.select(
+            "aggregate_id",
+            F.get_json_object("payload", "$.status").alias("status"),
+            F.get_json_object("payload", "$.updated_at").alias("updated_at"),
+        ).collect()
+    ) == [
+        ("45", "active", "2024-05-08T09:53:49.000Z"),
+        ("51", "inactive", "2024-05-23T12:04:18.000Z"),
+        # the event carries the newer version the table holds, not the stale one replayed
+        ("6", "active", "2026-06-01T13:01:00.000Z"),
+    ]
+
+
+def test_dry_run_writes_no_data_table(
+    spark: SparkSession, jobs: Jobs, tables: Warehouse, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert jobs.ingest("--replay_mode", "full", "--dry_run", "true", "--request_id", "d-1") == 0
+    assert jobs.normalize("--replay_mode", "full", "--dry_run", "true", "--request_id", "d-1") == 0
+    assert [table_exists(spark, p) for p in _data_tables(tables)] == [False] * 4
+    assert ledger(spark, tables, "d-1").select("stage", "status", "rows_read").collect() == [
+        ("ingest", "dry_run", 60),
+        ("normalize", "dry_run", 0),
+    ]
+    assert "dry run: would append 60 rows" in capsys.readouterr().out
+
+
+def test_a_request_id_reused_for_another_request_is_refused(
+    spark: SparkSession, jobs: Jobs, tables: Warehouse, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert jobs.ingest("--replay_mode", "targeted", "--ids", "1", "--request_id", "r-1") == 0
+    before = _version(spark, tables.runs)
+    assert jobs.ingest("--replay_mode", "targeted", "--ids", "2", "--request_id", "r-1") == 2
+    assert _version(spark, tables.runs) == before
+    assert "--request_id r-1 was already used" in capsys.readouterr().err
+
+
+def test_a_source_failure_fails_the_run_and_the_ledger_says_why(
+    spark: SparkSession, jobs: Jobs, tables: Warehouse, api: SampleApiServer
+) -> None:
+    api.inject_faults(fail_next=50, status=500)
+    assert jobs.ingest("--replay_mode", "full", "--request_id", "f-1") == 1
+    row = ledger(spark, tables, "f-1").select("status").collect()
+    assert row == [("failed",)]
+    error = read(spark, tables.runs).select("error").first()["error"]  # type: ignore[index]
+    assert error.startswith("SourceError: GET ")
+    assert "HTTP 500" in error
+    assert not table_exists(spark, tables.raw("customers"))
+
+
+def test_jobs_run_with_the_argv_glue_produces(warehouse: str, api: SampleApiServer) -> None:
+    glue = [
+        "--JOB_NAME", "glue-replay-normalize", "--JOB_ID", "j_0123", "--JOB_RUN_ID", "jr_0123",
+        "--TempDir", "s3://aws-glue-temporary/admin", "--job-bookmark-option",
+        "job-bookmark-disable", "--enable-metrics", "true",
+    ]  # fmt: skip
+    ours = ["--replay_mode", "targeted", "--ids", "1,2,3", "--warehouse", warehouse]
+    ingest = subprocess.run(
+        ["scripts/spark-submit", "glue_jobs/ingest_rest_api.py", *glue, *ours,
+         "--source_url", api.url],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert ingest.returncode == 0, ingest.stderr[-2000:]
+    normalize = subprocess.run(
+        [sys.executable, "glue_jobs/normalize.py", *glue, *ours],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert normalize.returncode == 0, normalize.stderr[-2000:]
+    assert "[normalize customers] succeeded: read 3, written 3, outboxed 3" in normalize.stdout
+
+
+def _data_tables(tables: Warehouse) -> list[str]:
+    return [
+        tables.raw("customers"),
+        tables.normalized("customers"),
+        tables.outbox,
+        tables.quarantine("customers"),
+    ]
+
+
+def _version(spark: SparkSession, path: str) -> int | None:
+    return table_version(spark, path)
