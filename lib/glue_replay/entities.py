@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
-from glue_replay.request import DEFAULT_ID_PATTERN
+from glue_replay.id_rules import CUSTOMER_IDS, DEFAULT_IDS, IdRule
 from glue_replay.transforms.customers import CUSTOMER_SCHEMA, normalize_customers
 
 
@@ -24,7 +24,7 @@ class Entity:
     aggregate: str
     normalize: Callable[[DataFrame], DataFrame]
     schema: StructType
-    id_pattern: str = DEFAULT_ID_PATTERN
+    ids: IdRule = DEFAULT_IDS
 
     @property
     def business_columns(self) -> list[str]:
@@ -41,6 +41,7 @@ CUSTOMERS = Entity(
     aggregate="customer",
     normalize=normalize_customers,
     schema=CUSTOMER_SCHEMA,
+    ids=CUSTOMER_IDS,
 )
 
 ENTITIES = {entity.name: entity for entity in (CUSTOMERS,)}

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from glue_replay.errors import GlueReplayError, InvalidRequestError, RequestConflictError
-from glue_replay.request import DEFAULT_ID_PATTERN, JobArguments, parse_job_arguments
+from glue_replay.id_rules import CUSTOMER_IDS, DEFAULT_IDS, IdRule
+from glue_replay.request import JobArguments, parse_job_arguments
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -47,7 +48,7 @@ def ingest_rest_api_main(
         source = RestApiSource(args.source_url, token=os.environ.get(SOURCE_TOKEN_ENV))
         return run_ingest(session, args, source, clock or utc_now)
 
-    return run_job(argv, stage, spark=spark)
+    return run_job(argv, stage, spark=spark, ids=CUSTOMER_IDS)
 
 
 def normalize_main(
@@ -62,7 +63,7 @@ def normalize_main(
 
         return run_normalize(session, args, CUSTOMERS, clock or utc_now)
 
-    return run_job(argv, stage, spark=spark)
+    return run_job(argv, stage, spark=spark, ids=CUSTOMER_IDS)
 
 
 def run_job(
@@ -70,12 +71,12 @@ def run_job(
     stage: Stage,
     *,
     spark: SparkSession | None = None,
-    id_pattern: str = DEFAULT_ID_PATTERN,
+    ids: IdRule = DEFAULT_IDS,
 ) -> int:
     """Validate ``argv`` completely, then run ``stage`` on a (given or new) Spark session."""
     job = Path(argv[0]).stem if argv else "glue-replay"
     try:
-        args = parse_job_arguments(argv, id_pattern=id_pattern)
+        args = parse_job_arguments(argv, id_pattern=ids.pattern, id_pattern_help=ids.help)
     except InvalidRequestError as exc:
         print(f"{job}: invalid request: {exc}", file=sys.stderr, flush=True)
         return EXIT_INVALID
