@@ -828,3 +828,23 @@ def test_invalid_request_error_pickles() -> None:
         "accepted: a UTC date YYYY-MM-DD, e.g. 2026-01-31"
     )
     assert str(copy) == str(error.value)
+
+
+def test_every_job_of_a_workflow_run_shares_its_request_id() -> None:
+    argv = ["normalize.py", "--JOB_RUN_ID", "jr_5_attempt_1", "--WORKFLOW_RUN_ID", "wr_77"]
+    assert parse_job_arguments(argv, today=TODAY).request.request_id == "wr_77"
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["glue-replay/source-token", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tok-AbCd"],
+)
+def test_the_source_token_secret_is_a_name_or_arn(secret: str) -> None:
+    argv = ["ingest.py", "--source_token_secret", secret]
+    assert parse_job_arguments(argv, today=TODAY).source_token_secret == secret
+
+
+def test_a_source_token_secret_that_looks_like_a_token_is_refused() -> None:
+    with pytest.raises(InvalidRequestError) as raised:
+        parse_job_arguments(["ingest.py", "--source_token_secret", "Bearer abc def"], today=TODAY)
+    assert raised.value.argument == "--source_token_secret"

@@ -14,12 +14,14 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from glue_replay.errors import GlueReplayError, InvalidRequestError, RequestConflictError
 from glue_replay.id_rules import CUSTOMER_IDS, DEFAULT_IDS, IdRule
-from glue_replay.request import JobArguments, parse_job_arguments
+from glue_replay.job_inputs import read_source_token, with_workflow_run_properties
+from glue_replay.request import REPLAY_ARGUMENTS, JobArguments, parse_job_arguments
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -34,6 +36,33 @@ SOURCE_TOKEN_ENV = "GLUE_REPLAY_SOURCE_TOKEN"  # noqa: S105 - a variable name
 Stage = Callable[["SparkSession", JobArguments], "RunRecord"]
 
 
+@dataclass(frozen=True)
+class JobSpec:
+    """A Glue job of this library: its script and the arguments it reads.
+
+    ``settings`` are deployment settings (paths, the secret's name): fixed per deployment and
+    non-overridable on Glue, unlike the replay arguments.
+    """
+
+    name: str
+    script: str
+    settings: tuple[str, ...]
+
+    @property
+    def arguments(self) -> tuple[str, ...]:
+        return REPLAY_ARGUMENTS + self.settings
+
+
+JOBS = (
+    JobSpec(
+        "ingest_rest_api",
+        "glue_jobs/ingest_rest_api.py",
+        ("warehouse", "source_url", "source_token_secret"),
+    ),
+    JobSpec("normalize", "glue_jobs/normalize.py", ("warehouse",)),
+)
+
+
 def ingest_rest_api_main(
     argv: Sequence[str], *, spark: SparkSession | None = None, clock: Clock | None = None
 ) -> int:
@@ -45,7 +74,12 @@ def ingest_rest_api_main(
         from glue_replay.pipelines.stage import utc_now
         from glue_replay.sources.rest import RestApiSource
 
-        source = RestApiSource(args.source_url, token=os.environ.get(SOURCE_TOKEN_ENV))
+        token = (
+            read_source_token(args.source_token_secret)
+            if args.source_token_secret
+            else os.environ.get(SOURCE_TOKEN_ENV)
+        )
+        source = RestApiSource(args.source_url, token=token)
         return run_ingest(session, args, source, clock or utc_now)
 
     return run_job(argv, stage, spark=spark, ids=CUSTOMER_IDS)
@@ -76,10 +110,14 @@ def run_job(
     """Validate ``argv`` completely, then run ``stage`` on a (given or new) Spark session."""
     job = Path(argv[0]).stem if argv else "glue-replay"
     try:
+        argv = with_workflow_run_properties(argv)
         args = parse_job_arguments(argv, id_pattern=ids.pattern, id_pattern_help=ids.help)
     except InvalidRequestError as exc:
         print(f"{job}: invalid request: {exc}", file=sys.stderr, flush=True)
         return EXIT_INVALID
+    except GlueReplayError as exc:
+        print(f"{job}: failed: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
     _configure_logging()
     try:
         if spark is None:

@@ -61,8 +61,22 @@ DEFAULT_SOURCE_URL = "http://127.0.0.1:8765"
 
 _DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _S3_URI = re.compile(r"s3a?://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?")
+_SECRET_NAME = re.compile(r"(arn:aws[\w-]*:secretsmanager:[\w-]+:\d{12}:secret:)?[\w/+=.@-]{1,512}")
 _PRINCIPAL = re.compile(r"[\w.@:+/=,-]{1,128}")
 _GLUE_ATTEMPT_SUFFIX = re.compile(r"_attempt_\d+$")
+
+#: The replay arguments every job reads (DESIGN §4): overridable per run on Glue, and the only
+#: ones a Glue workflow run's properties may set.
+REPLAY_ARGUMENTS = (
+    "replay_mode",
+    "date",
+    "until",
+    "ids",
+    "ids_file",
+    "request_id",
+    "dry_run",
+    "requested_by",
+)
 
 #: Every argument a glue-replay job reads; anything else in argv belongs to Glue and is ignored.
 JOB_ARGUMENTS = (
@@ -76,9 +90,12 @@ JOB_ARGUMENTS = (
     "warehouse",
     "source_url",
     "requested_by",
+    "source_token_secret",
     # Glue's own, read but never required:
     "JOB_NAME",
     "JOB_RUN_ID",
+    "WORKFLOW_NAME",
+    "WORKFLOW_RUN_ID",
     "mode",
 )
 
@@ -143,6 +160,8 @@ class JobArguments:
     job_name: str = "local"
     run_id: str = field(default_factory=lambda: f"local-{uuid.uuid4().hex[:12]}")
     requested_by: str = "unknown"
+    #: Name or ARN of the Secrets Manager secret holding the source's token (never the token).
+    source_token_secret: str | None = None
 
     def for_ledger(self) -> str:
         """The arguments as JSON for the runs ledger: never ids in bulk, never a secret."""
@@ -230,6 +249,7 @@ def parse_job_arguments(
         job_name=options.get("JOB_NAME", "local"),
         run_id=options.get("JOB_RUN_ID") or f"local-{uuid.uuid4().hex[:12]}",
         requested_by=_parse_requested_by(options.get("requested_by"), env.get("USER")),
+        source_token_secret=_parse_secret_name(options.get("source_token_secret")),
     )
 
 
@@ -368,9 +388,10 @@ def _parse_ids(
 def _parse_request_id(options: Mapping[str, str]) -> str:
     raw = options.get("request_id")
     if raw is None:
-        # A Glue retry runs as <JOB_RUN_ID>_attempt_<n>: stripping the suffix keeps the request.
-        job_run_id = options.get("JOB_RUN_ID")
-        raw = _GLUE_ATTEMPT_SUFFIX.sub("", job_run_id) if job_run_id else uuid.uuid4().hex
+        # Every job of one Glue workflow run shares its request; a Glue retry runs as
+        # <JOB_RUN_ID>_attempt_<n>, and stripping the suffix keeps the request too.
+        glue_run_id = options.get("WORKFLOW_RUN_ID") or options.get("JOB_RUN_ID")
+        raw = _GLUE_ATTEMPT_SUFFIX.sub("", glue_run_id) if glue_run_id else uuid.uuid4().hex
     if not REQUEST_ID_PATTERN.fullmatch(raw):
         raise InvalidRequestError(
             "--request_id",
@@ -434,6 +455,18 @@ def _parse_requested_by(raw: str | None, login: str | None) -> str:
     if not _PRINCIPAL.fullmatch(raw):
         raise InvalidRequestError(
             "--requested_by", f"{raw!r} is not a principal name", "a user or role name"
+        )
+    return raw
+
+
+def _parse_secret_name(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not _SECRET_NAME.fullmatch(raw):
+        raise InvalidRequestError(
+            "--source_token_secret",
+            f"{raw!r} is not a Secrets Manager secret name or ARN",
+            "the secret's name or ARN (never the token itself)",
         )
     return raw
 

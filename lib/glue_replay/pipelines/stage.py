@@ -167,9 +167,13 @@ def run_stage(
     try:
         counts = body(context)
     except BaseException as exc:
-        ledger.finish(
-            replace(run, status=RunStatus.FAILED, finished_at=clock(), error=describe_error(exc))
+        failed = replace(
+            run, status=RunStatus.FAILED, finished_at=clock(), error=describe_error(exc)
         )
+        try:
+            ledger.finish(failed)
+        except Exception:  # the run's own error matters more than the ledger's
+            log.exception("could not record the failed run %s in the ledger", run.run_id)
         raise
     status = RunStatus.DRY_RUN if request.dry_run else RunStatus.SUCCEEDED
     moves_watermark = request.mode is ReplayMode.BAU and status is RunStatus.SUCCEEDED
