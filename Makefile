@@ -6,12 +6,13 @@ JARS   := .cache/jars
 export GLUE_REPLAY_JARS_DIR := $(CURDIR)/$(JARS)
 export TZ := UTC
 
-.PHONY: help setup demo test lint typecheck unit clean
+.PHONY: help setup demo test lint typecheck unit package clean
 
 help:
 	@echo "make demo   - start the sample API and run full, BAU and targeted replays on local Spark + Delta"
 	@echo "make test   - ruff, mypy (strict) and the pytest suite"
 	@echo "make setup  - build .venv and fetch the Delta jars (done by demo/test when needed)"
+	@echo "make package - build dist/ (the wheel for Glue, the Lambda zip) for terraform/"
 
 setup: $(VENV)/.installed $(JARS)/.fetched
 
@@ -41,5 +42,8 @@ unit: setup
 
 test: lint typecheck unit
 
+package: $(VENV)/.installed
+	$(BIN)/python scripts/package.py
+
 clean:
-	rm -rf $(VENV) .cache warehouse .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .cache warehouse dist build .pytest_cache .mypy_cache .ruff_cache
