@@ -80,16 +80,10 @@ REPLAY_ARGUMENTS = (
 
 #: Every argument a glue-replay job reads; anything else in argv belongs to Glue and is ignored.
 JOB_ARGUMENTS = (
-    "replay_mode",
-    "date",
-    "until",
-    "ids",
-    "ids_file",
-    "request_id",
-    "dry_run",
+    *REPLAY_ARGUMENTS,
+    # deployment settings, fixed per deployment:
     "warehouse",
     "source_url",
-    "requested_by",
     "source_token_secret",
     # Glue's own, read but never required:
     "JOB_NAME",
