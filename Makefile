@@ -3,10 +3,13 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 JARS   := .cache/jars
+# checkov pins boto3 and packaging versions that clash with ours: it lives in its own venv.
+CHECKOV_VENV := .cache/checkov-venv
+CHECKOV_VERSION := 3.3.30
 export GLUE_REPLAY_JARS_DIR := $(CURDIR)/$(JARS)
 export TZ := UTC
 
-.PHONY: help setup demo test lint typecheck unit package clean
+.PHONY: help setup demo test lint typecheck unit package package-dynamodb-logstore clean
 
 help:
 	@echo "make demo   - start the sample API and run full, BAU and targeted replays on local Spark + Delta"
@@ -37,13 +40,22 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
-	$(BIN)/pytest
+$(CHECKOV_VENV)/.installed:
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
+unit: setup $(CHECKOV_VENV)/.installed
+	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(BIN)/pytest
 
 test: lint typecheck unit
 
 package: $(VENV)/.installed
 	$(BIN)/python scripts/package.py
+
+# Only for enable_dynamodb_log_store = true in terraform/: Delta's DynamoDB log store jar.
+package-dynamodb-logstore: package
+	$(PYTHON) scripts/fetch_jars.py dist io.delta:delta-storage-s3-dynamodb:3.3.2
 
 clean:
 	rm -rf $(VENV) .cache warehouse dist build .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,7 @@ DEV = [
     "moto[s3]==5.2.5",
     "ruff==0.17.6",
     "mypy==2.4.1",
+    "python-hcl2==8.1.4",
 ]
 
 setup(

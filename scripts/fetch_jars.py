@@ -4,7 +4,7 @@ Spark on AWS Glue 5.1 gets Delta from ``--datalake-formats delta``; locally we p
 artifacts (io.delta:delta-spark_2.12:3.3.2 and io.delta:delta-storage:3.3.2) on Spark's
 classpath. Every jar is checked against the SHA-1 that Maven Central publishes beside it.
 
-    python scripts/fetch_jars.py [DEST]      # default: .cache/jars
+    python scripts/fetch_jars.py [DEST [group:artifact:version ...]]   # default: .cache/jars
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ def _get(url: str, attempts: int = 4) -> bytes:
     raise AssertionError("unreachable")
 
 
-def fetch(dest: Path) -> list[Path]:
+def fetch(dest: Path, artifacts: list[tuple[str, str, str]] | None = None) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     jars = []
-    for group, artifact, version in ARTIFACTS:
+    for group, artifact, version in artifacts or ARTIFACTS:
         jar = dest / f"{artifact}-{version}.jar"
         jars.append(jar)
         if jar.exists():
@@ -60,5 +60,8 @@ def fetch(dest: Path) -> list[Path]:
 
 if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(".cache/jars")
-    for path in fetch(target):
+    coordinates = [tuple(c.split(":")) for c in sys.argv[2:]]
+    if any(len(c) != 3 for c in coordinates):
+        raise SystemExit("fetch_jars: coordinates are group:artifact:version")
+    for path in fetch(target, coordinates or None):  # type: ignore[arg-type]
         print(f"fetch_jars: ok {path}")

@@ -1,0 +1,94 @@
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of the job, workflow, trigger and security configuration names; a job is named <name_prefix>-<job key>."
+}
+
+variable "jobs" {
+  type = map(object({
+    description  = string
+    script       = string
+    settings     = map(string)
+    starts_after = optional(string)
+  }))
+  description = "The Glue jobs by key: a description, the script's key in the artifacts bucket (glue_jobs/<key>.py), the job's deployment settings (non-overridable arguments such as --warehouse) and the job it runs after in a workflow run (null for the first)."
+
+  validation {
+    condition     = length([for job in var.jobs : job if job.starts_after == null]) >= 1
+    error_message = "At least one job must start a workflow run (starts_after = null)."
+  }
+
+  validation {
+    condition     = alltrue([for job in var.jobs : job.starts_after == null || contains(keys(var.jobs), coalesce(job.starts_after, "-"))])
+    error_message = "starts_after must name another job of var.jobs."
+  }
+}
+
+variable "role_arns" {
+  type        = map(string)
+  description = "Job key => ARN of the IAM role the job runs as."
+}
+
+variable "artifacts_bucket" {
+  type        = string
+  description = "Name of the artifacts bucket holding the scripts."
+}
+
+variable "wheel_uri" {
+  type        = string
+  description = "s3:// URI of the library wheel (--additional-python-modules)."
+}
+
+variable "extra_jar_uris" {
+  type        = list(string)
+  description = "s3:// URIs of extra JVM jars (--extra-jars); empty for none."
+  default     = []
+}
+
+variable "temp_dir_uri" {
+  type        = string
+  description = "s3:// URI of Glue's --TempDir, ending with a slash."
+}
+
+variable "kms_key_arn" {
+  type        = string
+  description = "ARN of the KMS key of the Glue security configuration (S3 writes, CloudWatch logs, job bookmarks)."
+}
+
+variable "worker_type" {
+  type        = string
+  description = "Glue worker type of every job (G.1X, G.2X, ...)."
+}
+
+variable "number_of_workers" {
+  type        = number
+  description = "Number of Glue workers of every job (at least 2: a driver and an executor)."
+}
+
+variable "timeout_minutes" {
+  type        = number
+  description = "A job run stops (state TIMEOUT) after this many minutes."
+}
+
+variable "max_retries" {
+  type        = number
+  description = "Times Glue retries a failed job run; a retry keeps the request id, so it is idempotent."
+}
+
+variable "bau_schedule" {
+  type        = string
+  description = "Cron expression of the BAU workflow's start trigger, e.g. cron(0 * * * ? *)."
+}
+
+variable "enable_bau_schedule" {
+  type        = bool
+  description = "Whether the BAU schedule is active."
+}
+
+variable "delta_log_store" {
+  type = object({
+    table_name = string
+    region     = string
+  })
+  description = "The DynamoDB table of Delta's S3DynamoDBLogStore (multi-writer commits), or null for Delta's default single-driver S3 log store."
+  default     = null
+}

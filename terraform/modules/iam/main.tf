@@ -1,0 +1,293 @@
+# One role per Glue job and one for the replay Lambda, each with only what it needs:
+# - a Glue job reads its own script, the wheel and extra jars; uses its --TempDir; reads the
+#   warehouse tables it reads and writes the tables it writes (var.jobs[*].reads / .writes);
+#   reads uploaded id files (--ids_file); reads its workflow run's properties (the replay
+#   request); writes its logs and metrics; and, for an ingest job, reads the source token.
+# - the Lambda starts and inspects these jobs and workflows, uploads and reads id files.
+# Resources are always these jobs', workflows', buckets', secret's and key's ARNs; the two "*"
+# resources below are the actions AWS offers no resource scoping for.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+
+  warehouse_objects = "${var.warehouse_bucket_arn}/${var.warehouse_prefix}"
+  # A table's objects, its key (a directory HEAD) and the marker some Hadoop S3 clients write
+  # for an empty directory ("<dir>_$folder$").
+  table_objects = {
+    for key, job in var.jobs : key => {
+      read = flatten([
+        for table in distinct(concat(job.reads, job.writes)) : [
+          "${local.warehouse_objects}/${table}",
+          "${local.warehouse_objects}/${table}/*",
+          "${local.warehouse_objects}/${table}_$folder$",
+        ]
+      ])
+      write = flatten([
+        for table in job.writes : [
+          "${local.warehouse_objects}/${table}",
+          "${local.warehouse_objects}/${table}/*",
+          "${local.warehouse_objects}/${table}_$folder$",
+        ]
+      ])
+    }
+  }
+  glue_log_groups  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws-glue/*"
+  lambda_log_group = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${var.lambda_function_name}"
+  lambda_dlq_arn   = "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${var.lambda_dlq_name}"
+}
+
+# --- Glue jobs -------------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "glue_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["glue.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "glue" {
+  for_each = var.jobs
+
+  name               = "${var.name_prefix}-glue-${replace(each.key, "_", "-")}"
+  description        = "Runs the ${var.name_prefix}-${each.key} Glue job."
+  assume_role_policy = data.aws_iam_policy_document.glue_assume.json
+}
+
+data "aws_iam_policy_document" "glue" {
+  for_each = var.jobs
+
+  statement {
+    sid     = "ReadCode"
+    actions = ["s3:GetObject"]
+    resources = concat(
+      ["${var.artifacts_bucket_arn}/${each.value.script}", "${var.artifacts_bucket_arn}/${var.wheel_key}"],
+      [for key in var.extra_jar_keys : "${var.artifacts_bucket_arn}/${key}"],
+    )
+  }
+
+  statement {
+    sid       = "UseTempDir"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = ["${var.artifacts_bucket_arn}/${var.glue_temp_prefix}/*"]
+  }
+
+  statement {
+    sid       = "ListTempDir"
+    actions   = ["s3:ListBucket"]
+    resources = [var.artifacts_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [var.glue_temp_prefix, "${var.glue_temp_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ListWarehouse"
+    actions   = ["s3:ListBucket"]
+    resources = [var.warehouse_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [var.warehouse_prefix, "${var.warehouse_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadTables"
+    actions   = ["s3:GetObject"]
+    resources = local.table_objects[each.key].read
+  }
+
+  statement {
+    sid       = "WriteTables"
+    actions   = ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = local.table_objects[each.key].write
+  }
+
+  statement {
+    sid       = "ReadUploadedIdFiles"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.uploads_bucket_arn}/${var.uploads_prefix}/*"]
+  }
+
+  statement {
+    sid       = "UseTheKey"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  # A job started by a workflow trigger gets --WORKFLOW_NAME and --WORKFLOW_RUN_ID and reads the
+  # request (replay_mode, date, ids, ...) from that run's properties.
+  statement {
+    sid       = "ReadReplayRequest"
+    actions   = ["glue:GetWorkflowRunProperties"]
+    resources = values(var.workflow_arns)
+  }
+
+  statement {
+    sid = "WriteLogs"
+    actions = [
+      "logs:CreateLogGroup",
+      "logs:CreateLogStream",
+      "logs:PutLogEvents",
+      "logs:AssociateKmsKey",
+    ]
+    resources = [local.glue_log_groups, "${local.glue_log_groups}:log-stream:*"]
+  }
+
+  # cloudwatch:PutMetricData has no resource-level permissions: AWS requires "*". The namespace
+  # condition keeps it to Glue's metrics (--enable-metrics).
+  statement {
+    sid       = "PutGlueMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["Glue"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.reads_source_token ? [1] : []
+
+    content {
+      sid       = "ReadSourceToken"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [var.source_token_secret_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.dynamodb_log_store_table_arn == null ? [] : [1]
+
+    content {
+      sid = "UseDeltaLogStoreTable"
+      actions = [
+        "dynamodb:DescribeTable",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+      ]
+      resources = [var.dynamodb_log_store_table_arn]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "glue" {
+  for_each = var.jobs
+
+  name   = "${var.name_prefix}-glue-${replace(each.key, "_", "-")}"
+  role   = aws_iam_role.glue[each.key].id
+  policy = data.aws_iam_policy_document.glue[each.key].json
+}
+
+# --- The replay Lambda -----------------------------------------------------------------------
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "lambda" {
+  name               = "${var.name_prefix}-trigger"
+  description        = "Runs the ${var.lambda_function_name} Lambda, which validates replay requests and starts the Glue jobs."
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+data "aws_iam_policy_document" "lambda" {
+  statement {
+    sid       = "StartReplayWorkflow"
+    actions   = ["glue:StartWorkflowRun"]
+    resources = [var.workflow_arns[var.replay_workflow_key]]
+  }
+
+  # GetJobRuns and GetWorkflowRuns are the busy check: a replay must not race a run (BAU or
+  # another replay) that holds a job, so the trigger lists the runs in progress and reports the
+  # one that holds it instead of starting anything.
+  statement {
+    sid       = "ListWorkflowRuns"
+    actions   = ["glue:GetWorkflowRuns"]
+    resources = values(var.workflow_arns)
+  }
+
+  statement {
+    sid       = "StartAndInspectJobRuns"
+    actions   = ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"]
+    resources = values(var.job_arns)
+  }
+
+  statement {
+    sid       = "UploadIdFiles"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.uploads_bucket_arn}/${var.uploads_prefix}/*"]
+  }
+
+  # A request may name an id file already uploaded there (ids_file: s3://...); the trigger
+  # validates its ids before starting anything, as the jobs would.
+  statement {
+    sid       = "ReadIdFiles"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.uploads_bucket_arn}/${var.uploads_prefix}/*"]
+  }
+
+  # Uploads are SSE-KMS, the environment and the dead-letter queue are encrypted with the key.
+  statement {
+    sid       = "UseTheKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  statement {
+    sid       = "WriteLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${local.lambda_log_group}:*"]
+  }
+
+  statement {
+    sid       = "DeadLetterQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [local.lambda_dlq_arn]
+  }
+
+  # X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions: AWS
+  # requires "*" (the same statement as the AWSXRayDaemonWriteAccess managed policy).
+  statement {
+    sid       = "WriteTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "lambda" {
+  name   = "${var.name_prefix}-trigger"
+  role   = aws_iam_role.lambda.id
+  policy = data.aws_iam_policy_document.lambda.json
+}
