@@ -7,11 +7,17 @@ so they are not install requirements: the ``local`` extra pins them for local ru
 from setuptools import find_packages, setup
 
 LOCAL = ["pyspark==3.5.6", "delta-spark==3.3.2"]
+#: The operator CLI: `glue-replay status` reads the runs ledger with delta-rs (no JVM).
+CLI = ["deltalake==1.6.6"]
 DEV = [
     *LOCAL,
     "pytest==9.2.0",
     "chispa==0.12.0",
-    "moto[s3]==5.2.5",
+    *CLI,
+    "moto[glue,s3,sts]==5.2.5",
+    "flask==3.1.3",  # moto_server, for the test that drives it with the real AWS CLI
+    "flask-cors==6.0.5",
+    "awscli==1.46.3",
     "ruff==0.17.6",
     "mypy==2.4.1",
     "python-hcl2==8.1.4",
@@ -29,5 +35,6 @@ setup(
     packages=find_packages("lib"),
     package_data={"glue_replay": ["py.typed"]},
     install_requires=["boto3>=1.34"],
-    extras_require={"local": LOCAL, "dev": DEV},
+    extras_require={"local": LOCAL, "cli": CLI, "dev": DEV},
+    entry_points={"console_scripts": ["glue-replay = glue_replay.trigger.cli:main"]},
 )

@@ -167,6 +167,7 @@ module "trigger" {
 
   environment = {
     GLUE_REPLAY_WORKFLOW      = module.glue.workflow_names["replay"]
+    GLUE_REPLAY_BAU_WORKFLOW  = module.glue.workflow_names["bau"]
     GLUE_REPLAY_INGEST_JOB    = module.glue.job_names["ingest_rest_api"]
     GLUE_REPLAY_NORMALIZE_JOB = module.glue.job_names["normalize"]
     GLUE_REPLAY_UPLOADS_URI   = local.uploads_uri

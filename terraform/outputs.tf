@@ -1,12 +1,14 @@
 output "cli_config" {
   description = "What the glue-replay CLI needs to start replays on this deployment: `terraform output -json cli_config > glue-replay.json`."
   value = {
-    workflow_name = module.glue.workflow_names["replay"]
-    ingest_job    = module.glue.job_names["ingest_rest_api"]
-    normalize_job = module.glue.job_names["normalize"]
-    uploads_uri   = local.uploads_uri
-    warehouse     = local.warehouse_uri
-    region        = var.region
+    workflow_name     = module.glue.workflow_names["replay"]
+    bau_workflow_name = module.glue.workflow_names["bau"]
+    ingest_job        = module.glue.job_names["ingest_rest_api"]
+    normalize_job     = module.glue.job_names["normalize"]
+    uploads_uri       = local.uploads_uri
+    uploads_kms_key   = module.kms.key_arn
+    warehouse         = local.warehouse_uri
+    region            = var.region
   }
 }
 

@@ -13,6 +13,7 @@ arguments must be readable without AWS.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from lark import Token, Tree
 
 from glue_replay.jobs import JOBS, JobSpec
 from glue_replay.request import REPLAY_ARGUMENTS
+from glue_replay.trigger.config import DeploymentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TERRAFORM = ROOT / "terraform"
@@ -61,15 +63,9 @@ GLUE_PARAMETERS = frozenset(
 )
 #: Replay arguments default to "absent" (DESIGN §4): empty, and --dry_run false.
 NEUTRAL_DEFAULTS = {f"--{name}": "" for name in REPLAY_ARGUMENTS} | {"--dry_run": "false"}
-#: What the glue-replay CLI reads from `terraform output -json cli_config`.
-CLI_CONFIG_KEYS = {
-    "workflow_name",
-    "ingest_job",
-    "normalize_job",
-    "uploads_uri",
-    "warehouse",
-    "region",
-}
+#: What the glue-replay CLI reads from `terraform output -json cli_config`: the configuration's
+#: fields (its ``origin`` is where they were read from, not a setting).
+CLI_CONFIG_KEYS = {f.name for f in dataclasses.fields(DeploymentConfig)} - {"origin"}
 SKIP_COMMENT = re.compile(r"#\s*checkov:skip=(?P<check>[A-Z0-9_]+)(?::(?P<reason>.*))?")
 HCL = SerializationOptions(with_comments=False, explicit_blocks=False)
 

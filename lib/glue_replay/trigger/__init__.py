@@ -1,0 +1,12 @@
+"""Starting replays: the ``glue-replay`` CLI, the Lambda handler and ``glue-replay status``.
+
+Nothing here imports Spark at import time: the Lambda has no Spark, and the operator commands
+answer without starting a JVM. Only ``glue-replay --target local`` imports the jobs (and Spark),
+lazily, to run the stages in-process.
+
+- :mod:`~glue_replay.trigger.config`: where the deployment is (workflow, jobs, buckets)
+- :mod:`~glue_replay.trigger.start`: validate a request, check for busy jobs, start it on Glue
+- :mod:`~glue_replay.trigger.cli`: the ``glue-replay`` console script
+- :mod:`~glue_replay.trigger.lambda_handler`: the same, as a Lambda ``handler(event, context)``
+- :mod:`~glue_replay.trigger.status`: where a request is, from the runs ledger and the Glue API
+"""

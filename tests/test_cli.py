@@ -1,0 +1,802 @@
+"""The ``glue-replay`` CLI against Glue, S3 and STS in moto, and once locally on real Spark + Delta.
+
+Each test reads back what Glue received — a workflow run's properties, a job run's arguments, an
+uploaded object — and compares it with the exact value the jobs must see.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from chispa import assert_df_equality
+from moto import mock_aws
+from moto.glue.models import glue_backends
+from moto.moto_api import state_manager
+from pyspark.sql import SparkSession
+
+from glue_replay.request import REPLAY_ARGUMENTS, JobArguments, ReplayMode, ReplayRequest
+from glue_replay.sample_api import SampleApiServer
+from glue_replay.trigger import start as glue_start
+from glue_replay.trigger.cli import main
+from glue_replay.trigger.config import (
+    CONFIG_FILE_ENV,
+    ENV_OVERRIDES,
+    DeploymentConfig,
+    DeploymentConfigError,
+    load_config,
+)
+from glue_replay.trigger.status import follow
+
+REPO = Path(__file__).resolve().parents[1]
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+CALLER = f"arn:aws:sts::{ACCOUNT}:user/moto"  # what moto's STS says the caller is
+WORKFLOW, INGEST, NORMALIZE = "glue-replay", "ingest_rest_api", "normalize"
+BAU_WORKFLOW = "glue-replay-bau"
+UPLOADS_BUCKET = "replay-uploads"
+REQUEST_ID = re.compile(r"(?P<mode>full|since|targeted)-\d{8}T\d{6}-[0-9a-f]{8}")
+TODAY = datetime.now(UTC).date().isoformat()
+
+
+@dataclass
+class Deployment:
+    """A deployment in moto: two jobs (max 1 concurrent run), the workflow, the uploads bucket."""
+
+    glue: Any
+    s3: Any
+    config: str
+    tmp: Path
+
+    def workflow_runs(self) -> list[dict[str, Any]]:
+        return list(self.glue.get_workflow_runs(Name=WORKFLOW)["Runs"])
+
+    def job_runs(self, job: str) -> list[dict[str, Any]]:
+        return list(self.glue.get_job_runs(JobName=job)["JobRuns"])
+
+    def uploads(self) -> list[str]:
+        return [
+            o["Key"] for o in self.s3.list_objects_v2(Bucket=UPLOADS_BUCKET).get("Contents", [])
+        ]
+
+    def assert_nothing_started(self, *, except_runs: int = 0) -> None:
+        assert self.workflow_runs() == []
+        assert len(self.job_runs(INGEST)) + len(self.job_runs(NORMALIZE)) == except_runs
+        assert self.uploads() == []
+
+    def hold(self, job: str, state: str = "RUNNING") -> dict[str, Any]:
+        """Start a run of ``job`` and keep it in ``state`` (moto would finish it at once)."""
+        state_manager.set_transition("glue::job_run", {"progression": "manual", "times": 10**9})
+        run_id = self.glue.start_job_run(JobName=job)["JobRunId"]
+        self.backend_run(job, run_id).status = state
+        return dict(self.glue.get_job_run(JobName=job, RunId=run_id)["JobRun"])
+
+    @staticmethod
+    def backend_run(job: str, run_id: str) -> Any:
+        runs = glue_backends[ACCOUNT][REGION].jobs[job].job_runs
+        return next(r for r in runs if r.job_run_id == run_id)
+
+    def glue_replay(self, *argv: str) -> int:
+        return main([*argv, "--target", "glue", "--config", self.config])
+
+
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials, and no deployment configuration from the developer's environment."""
+    for name in [*ENV_OVERRIDES.values(), CONFIG_FILE_ENV]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Deployment]:
+    aws_environment(monkeypatch)
+    with mock_aws():
+        glue = boto3.client("glue", region_name=REGION)
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(
+            Bucket=UPLOADS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        for job in (INGEST, NORMALIZE):
+            glue.create_job(
+                Name=job,
+                Role=f"arn:aws:iam::{ACCOUNT}:role/glue-replay",
+                Command={"Name": "glueetl", "ScriptLocation": f"s3://artifacts/{job}.py"},
+                ExecutionProperty={"MaxConcurrentRuns": 1},
+            )
+        glue.create_workflow(Name=WORKFLOW)
+        glue.create_workflow(Name=BAU_WORKFLOW)
+        config = tmp_path / "cli_config.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "workflow_name": WORKFLOW,
+                    "bau_workflow_name": BAU_WORKFLOW,
+                    "ingest_job": INGEST,
+                    "normalize_job": NORMALIZE,
+                    "uploads_uri": f"s3://{UPLOADS_BUCKET}/ids",
+                    "warehouse": str(tmp_path / "warehouse"),
+                    "region": REGION,
+                }
+            )
+        )
+        try:
+            yield Deployment(glue, s3, str(config), tmp_path)
+        finally:
+            state_manager.unset_transition("glue::job_run")
+
+
+def request_id_of(stdout: str) -> str:
+    match = re.match(r"request (\S+): ", stdout)
+    assert match, stdout
+    return match.group(1)
+
+
+# -- the cascade: one workflow run, the request in its run properties ---------------------------
+
+
+def test_a_targeted_replay_starts_one_workflow_run_carrying_the_request(
+    aws: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert aws.glue_replay("--mode", "targeted", "--ids", " 7,3,7 ") == 0
+
+    out = capsys.readouterr().out
+    request_id = request_id_of(out)
+    assert REQUEST_ID.fullmatch(request_id) and request_id.startswith("targeted-")
+    [run] = aws.workflow_runs()
+    assert run["WorkflowRunProperties"] == {
+        "replay_mode": "targeted",
+        "ids": "7,3",
+        "request_id": request_id,
+        "requested_by": CALLER,
+    }
+    assert set(run["WorkflowRunProperties"]) <= set(REPLAY_ARGUMENTS)
+    assert out.splitlines() == [
+        f"request {request_id}: targeted (2 ids)",
+        "started on AWS Glue:",
+        f"  workflow {WORKFLOW} run {run['WorkflowRunId']}",
+        f"    jobs: {INGEST} -> {NORMALIZE} (normalize after ingest)",
+        f"follow it: glue-replay status {request_id}",
+    ]
+    # The workflow starts the jobs; the CLI starts none itself.
+    assert aws.job_runs(INGEST) == [] and aws.job_runs(NORMALIZE) == []
+
+
+def test_a_confirmed_full_backfill_carries_only_the_mode_and_who_asked(
+    aws: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert aws.glue_replay("--mode", "full", "--yes", "--request-id", "backfill-2026") == 0
+
+    [run] = aws.workflow_runs()
+    assert run["WorkflowRunProperties"] == {
+        "replay_mode": "full",
+        "request_id": "backfill-2026",
+        "requested_by": CALLER,
+    }
+    assert capsys.readouterr().out.startswith("request backfill-2026: full\n")
+
+
+def test_one_stage_alone_is_a_job_run_with_the_jobs_argument_names(aws: Deployment) -> None:
+    code = aws.glue_replay(
+        "--mode", "since", "--date", "2026-01-01", "--until", "2026-02-01",
+        "--stage", "ingest", "--dry-run", "--request-id", "fix-1842",
+    )  # fmt: skip
+
+    assert code == 0
+    [run] = aws.job_runs(INGEST)
+    assert run["Arguments"] == {
+        "--replay_mode": "since",
+        "--date": "2026-01-01",
+        "--until": "2026-02-01",
+        "--request_id": "fix-1842",
+        "--dry_run": "true",
+        "--requested_by": CALLER,
+    }
+    assert aws.job_runs(NORMALIZE) == [] and aws.workflow_runs() == []
+
+
+def test_an_export_csv_gives_its_first_column_or_the_named_one(
+    aws: Deployment, tmp_path: Path
+) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "customer_id,email,account\r\n12,a@x.io,900\r\n7,b@x.io,901\r\n12,c@x.io,9\r\n"
+    )
+
+    assert (
+        aws.glue_replay("--mode", "targeted", "--ids-file", str(export), "--stage", "normalize")
+        == 0
+    )
+    assert aws.glue_replay(
+        "--mode", "targeted", "--ids-file", str(export), "--id-column", "account",
+        "--stage", "ingest",
+    ) == 0  # fmt: skip
+
+    [normalize] = aws.job_runs(NORMALIZE)
+    assert normalize["Arguments"]["--ids"] == "12,7"
+    [ingest] = aws.job_runs(INGEST)
+    assert ingest["Arguments"]["--ids"] == "900,901,9"
+    assert aws.uploads() == []
+
+
+def test_an_ids_file_on_s3_is_read_and_its_ids_sent(aws: Deployment) -> None:
+    aws.s3.put_object(Bucket=UPLOADS_BUCKET, Key="incoming/ids.csv", Body=b"id\nC-1\nC-2\n")
+
+    code = aws.glue_replay(
+        "--mode", "targeted", "--ids-file", f"s3://{UPLOADS_BUCKET}/incoming/ids.csv",
+        "--stage", "normalize", "--request-id", "s3-file",
+    )  # fmt: skip
+
+    assert code == 0
+    [run] = aws.job_runs(NORMALIZE)
+    assert run["Arguments"] == {
+        "--replay_mode": "targeted",
+        "--ids": "C-1,C-2",
+        "--request_id": "s3-file",
+        "--requested_by": CALLER,
+    }
+
+
+def write_export(path: Path, count: int) -> Path:
+    """An export as a CRM produces it: a header row, the ids in the first column."""
+    with path.open("w") as handle:
+        handle.write("customer_id,email\n")
+        handle.writelines(f"{i},user{i}@example.com\n" for i in range(1, count + 1))
+    return path
+
+
+def test_fifty_thousand_ids_are_uploaded_and_sent_as_an_ids_file(
+    aws: Deployment, tmp_path: Path
+) -> None:
+    export = write_export(tmp_path / "customers.csv", 50_000)
+
+    assert aws.glue_replay("--mode", "targeted", "--ids-file", str(export)) == 0
+
+    [run] = aws.workflow_runs()
+    properties = run["WorkflowRunProperties"]
+    request_id = properties["request_id"]
+    key = f"ids/{request_id}/ids.csv"
+    assert properties == {
+        "replay_mode": "targeted",
+        "ids_file": f"s3://{UPLOADS_BUCKET}/{key}",
+        "request_id": request_id,
+        "requested_by": CALLER,
+    }
+    assert aws.uploads() == [key]
+    uploaded = aws.s3.get_object(Bucket=UPLOADS_BUCKET, Key=key)
+    body = uploaded["Body"].read().decode()
+    assert body.startswith("id\n1\n2\n3\n") and body.endswith("\n49999\n50000\n")
+    assert body == "id\n" + "".join(f"{i}\n" for i in range(1, 50_001))
+    assert uploaded["ServerSideEncryption"] == "AES256"
+    assert uploaded["ContentType"] == "text/csv"
+
+
+def test_the_inline_limit_is_characters_of_the_joined_list() -> None:
+    at_the_limit = ["1234"] * 3999 + ["12345"]  # 3999 * 4 + 5 + 3999 commas = 20,000
+    assert not glue_start.ids_too_long(at_the_limit)
+    assert glue_start.ids_too_long(["1234"] * 3999 + ["123456"])
+
+
+# -- busy jobs ------------------------------------------------------------------------------------
+
+
+def test_a_busy_job_is_reported_with_its_run_and_nothing_starts(
+    aws: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    holder = aws.hold(INGEST, "RUNNING")
+    export = write_export(tmp_path / "customers.csv", 50_000)  # would be uploaded if started
+
+    assert aws.glue_replay("--mode", "targeted", "--ids-file", str(export)) == 3
+
+    since = holder["StartedOn"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"glue-replay: job {INGEST} is busy with run {holder['Id']} (RUNNING since {since})",
+        "glue-replay: nothing started; try again when it has finished",
+    ]
+    assert captured.out == ""
+    aws.assert_nothing_started(except_runs=1)
+
+
+@pytest.mark.parametrize("workflow", [WORKFLOW, BAU_WORKFLOW])
+@pytest.mark.parametrize("stage", ["all", "normalize"])
+def test_a_running_workflow_makes_any_request_wait(
+    aws: Deployment, capsys: pytest.CaptureFixture[str], workflow: str, stage: str
+) -> None:
+    # A workflow run between ingest and normalize holds neither job, but normalize is coming.
+    workflow_run = aws.glue.start_workflow_run(Name=workflow)["RunId"]
+
+    assert aws.glue_replay("--mode", "targeted", "--ids", "1", "--stage", stage) == 3
+
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"glue-replay: workflow {workflow} is busy with run {workflow_run} (RUNNING since "
+    )
+    assert aws.job_runs(NORMALIZE) == []
+    assert [r["WorkflowRunId"] for r in aws.workflow_runs()] == (
+        [workflow_run] if workflow == WORKFLOW else []
+    )
+
+
+def test_a_run_that_slips_in_before_the_start_is_reported_as_busy(aws: Deployment) -> None:
+    holder = aws.hold(NORMALIZE, "STARTING")
+    config = load_config(aws.config)
+    args = glue_start.validate({"replay_mode": "targeted", "ids": "1", "request_id": "late"})
+
+    # start_replay alone skips the busy check: Glue's ConcurrentRunsExceededException answers.
+    with pytest.raises(glue_start.JobBusyError) as caught:
+        glue_start.start_replay(aws.glue, aws.s3, config, args, "normalize")
+
+    assert caught.value.busy == glue_start.BusyRun(
+        "job", NORMALIZE, holder["Id"], "STARTING", holder["StartedOn"]
+    )
+    assert [r["Id"] for r in aws.job_runs(NORMALIZE)] == [holder["Id"]]
+
+
+# -- invalid requests: exit 2, one line naming the CLI's flag, nothing started --------------------
+
+BAD_REQUESTS = [
+    ([], "--mode: is required (a replay is never a default); accepted: full, since or targeted"),
+    (
+        ["--mode", "bau"],
+        "argument --mode: invalid choice: 'bau' (choose from 'full', 'since', 'targeted')",
+    ),
+    (
+        ["--mode", "since"],
+        "--date: is required with --mode since; accepted: --date YYYY-MM-DD (UTC)",
+    ),
+    (
+        ["--mode", "since", "--date", "2026-13-01"],
+        "--date: '2026-13-01' is not a calendar date; "
+        "accepted: a UTC date YYYY-MM-DD, e.g. 2026-01-31",
+    ),
+    (
+        ["--mode", "since", "--date", "2999-01-01"],
+        f"--date: 2999-01-01 is in the future (today is {TODAY} UTC); "
+        "accepted: a date on or before today",
+    ),
+    (
+        ["--mode", "since", "--date", "2026-02-01", "--until", "2026-01-01"],
+        "--until: 2026-01-01 is not after --date 2026-02-01; accepted: a date after --date "
+        "(the window is [date, until))",
+    ),
+    (
+        ["--mode", "full", "--until", "2026-01-01"],
+        "--until: is only valid with --mode since (mode is full); "
+        "accepted: --mode since --until YYYY-MM-DD, or no --until",
+    ),
+    (
+        ["--mode", "full", "--ids", "1"],
+        "--ids: is only valid with --mode targeted (mode is full); "
+        "accepted: --mode targeted --ids ..., or no --ids",
+    ),
+    (
+        ["--mode", "targeted"],
+        "--ids: --mode targeted needs ids; accepted: --ids 1,2,3 or --ids-file PATH|s3://bucket/key.csv",
+    ),
+    (
+        ["--mode", "targeted", "--ids", "1,2;DROP TABLE raw"],
+        "--ids: '2;DROP TABLE raw' is not a safe id; "
+        "accepted: 1-64 letters, digits or _ . : -, starting with a letter or digit",
+    ),
+    (
+        ["--mode", "targeted", "--ids", "1", "--ids-file", "{tmp}/ids.csv"],
+        "--ids-file: was given together with --ids; accepted: either --ids or --ids-file, not both",
+    ),
+    (
+        ["--mode", "targeted", "--ids-file", "{tmp}/missing.csv"],
+        "--ids-file: no such file '{tmp}/missing.csv'; "
+        "accepted: a readable local path or s3:// URI",
+    ),
+    (
+        ["--mode", "targeted", "--ids-file", "{tmp}/ids.csv", "--id-column", "account"],
+        "--ids-file: {tmp}/ids.csv has no 'account' column (header: customer_id, email); "
+        "accepted: a CSV with a header row (column 'id', or its only column) or one id a line",
+    ),
+    (
+        ["--mode", "targeted", "--ids", "1", "--id-column", "account"],
+        "--id-column: is only valid with --ids-file; accepted: --ids-file FILE --id-column NAME",
+    ),
+    (
+        ["--mode", "targeted", "--ids", "1", "--request-id", "fix 1842"],
+        "--request-id: 'fix 1842' is not a valid request id; "
+        "accepted: 1-128 letters, digits or _ . : -, starting with a letter or digit",
+    ),
+    (
+        ["--mode", "targeted", "--ids", "1", "--source", "http://127.0.0.1:8765"],
+        "--source: is a deployment setting on Glue (non-overridable job argument); "
+        "accepted: no --source with --target glue; it is set where the jobs are deployed",
+    ),
+    (
+        ["--mode", "targeted", "--ids", "1", "--wait", "--poll-seconds", "-5"],
+        "argument --poll-seconds: '-5' is not a number of seconds from 0 to 3600",
+    ),
+    (
+        ["--mode", "targeted", "--ids", "1", "--stage", "publish"],
+        "argument --stage: invalid choice: 'publish' (choose from 'ingest', 'normalize', 'all')",
+    ),
+    (
+        ["--mode", "full"],
+        "--yes: a full backfill on AWS Glue needs confirmation and there is no terminal to ask; "
+        "accepted: --yes to start it without a prompt",
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_REQUESTS)
+def test_an_invalid_request_exits_2_naming_the_flag_and_starts_nothing(
+    aws: Deployment,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    (tmp_path / "ids.csv").write_text("customer_id,email\n1,a@x.io\n")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+
+    assert aws.glue_replay(*argv) == 2
+
+    captured = capsys.readouterr()
+    assert (
+        captured.err == f"glue-replay: invalid request: {message.replace('{tmp}', str(tmp_path))}\n"
+    )
+    assert captured.out == ""
+    aws.assert_nothing_started()
+
+
+def test_a_deployment_without_a_workflow_is_a_configuration_error(
+    aws: Deployment, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["--mode", "targeted", "--ids", "1", "--target", "glue"]) == 2
+    assert capsys.readouterr().err == (
+        "glue-replay: configuration: workflow_name is not configured (no --config, no "
+        "$GLUE_REPLAY_* variables); set 'workflow_name' in --config FILE / $GLUE_REPLAY_CONFIG "
+        "or $GLUE_REPLAY_WORKFLOW\n"
+    )
+    aws.assert_nothing_started()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "started"), [("y\n", 0, 1), ("\n", 2, 0), ("no\n", 2, 0)]
+)
+def test_a_full_backfill_on_a_terminal_asks_first(
+    aws: Deployment,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    answer: str,
+    code: int,
+    started: int,
+) -> None:
+    monkeypatch.setattr(sys, "stdin", _Terminal(answer))
+
+    assert aws.glue_replay("--mode", "full") == code
+
+    err = capsys.readouterr().err
+    question = (
+        f"Start a FULL backfill of workflow {WORKFLOW} ({INGEST} -> {NORMALIZE}) on AWS Glue? "
+        "[y/N] "
+    )
+    assert err == question + ("" if started else "glue-replay: not confirmed; nothing started\n")
+    assert len(aws.workflow_runs()) == started
+
+
+# -- --wait and status ----------------------------------------------------------------------------
+
+
+def test_wait_prints_each_state_change_and_exits_0_when_the_job_succeeds(
+    aws: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every second look moves the run on: STARTING, RUNNING, SUCCEEDED.
+    state_manager.set_transition("glue::job_run", {"progression": "manual", "times": 2})
+
+    code = aws.glue_replay(
+        "--mode", "targeted", "--ids", "1", "--stage", "normalize", "--request-id", "w-1",
+        "--wait", "--poll-seconds", "0",
+    )  # fmt: skip
+
+    assert code == 0
+    [run] = aws.job_runs(NORMALIZE)
+    lines = capsys.readouterr().out.splitlines()
+    progress = [re.sub(r"^  \d\d:\d\d:\d\d  ", "", line) for line in lines[4:-3]]
+    assert [re.sub(r" started .*", "", line) for line in progress] == [
+        f"job {NORMALIZE} run {run['Id']} STARTING",
+        f"job {NORMALIZE} run {run['Id']} RUNNING",
+        f"job {NORMALIZE} run {run['Id']} SUCCEEDED",
+    ]
+    assert lines[-3:] == [
+        "all jobs succeeded",
+        "request w-1",
+        f"ledger: no runs table at {aws.tmp / 'warehouse' / 'runs'}",
+    ]
+
+
+def test_wait_exits_1_when_the_job_fails(
+    aws: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_manager.set_transition("glue::job_run", {"progression": "manual", "times": 10**9})
+
+    def fail_the_run() -> None:  # what Glue does to the run while the CLI polls
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            runs = glue_backends[ACCOUNT][REGION].jobs[INGEST].job_runs
+            if runs:
+                runs[0].status = "FAILED"
+                return
+            time.sleep(0.01)
+
+    failer = threading.Thread(target=fail_the_run)
+    failer.start()
+    code = aws.glue_replay(
+        "--mode", "targeted", "--ids", "1", "--stage", "ingest", "--wait", "--poll-seconds", "0.01"
+    )
+    failer.join()
+
+    assert code == 1
+    out = capsys.readouterr().out
+    assert re.search(rf"job {INGEST} run jr_\w+ FAILED started ", out)
+    assert "the request did not succeed\n" in out
+
+
+def test_follow_a_workflow_run_to_its_end(aws: Deployment) -> None:
+    config = load_config(aws.config)
+    args = glue_start.validate({"replay_mode": "targeted", "ids": "1", "request_id": "wf-1"})
+    started = glue_start.start_replay(aws.glue, aws.s3, config, args, "all")
+    said: list[str] = []
+    workflow_run = glue_backends[ACCOUNT][REGION].workflows[WORKFLOW].runs[started.workflow_run_id]
+
+    def sleep(_: float) -> None:  # Glue finishes the run between two polls
+        workflow_run.status = "COMPLETED"
+
+    succeeded = follow(aws.glue, started, poll_seconds=0, say=said.append, sleep=sleep)
+
+    assert succeeded is True
+    assert [re.sub(r"^  \d\d:\d\d:\d\d  | started .*", "", line) for line in said] == [
+        f"workflow {WORKFLOW} run {started.workflow_run_id} RUNNING",
+        f"workflow {WORKFLOW} run {started.workflow_run_id} COMPLETED",
+    ]
+
+
+def test_status_finds_the_glue_runs_of_a_request(
+    aws: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        aws.glue_replay(
+            "--mode", "targeted", "--ids", "1", "--stage", "normalize", "--request-id", "fix-7"
+        )
+        == 0
+    )
+    assert aws.glue_replay("--mode", "targeted", "--ids", "2", "--request-id", "fix-8") == 0
+    capsys.readouterr()
+    [job_run] = aws.job_runs(NORMALIZE)
+    [workflow_run] = aws.workflow_runs()
+
+    assert main(["status", "fix-7", "--config", aws.config]) == 0
+    assert main(["status", "fix-8", "--config", aws.config]) == 0
+
+    lines = [
+        re.sub(r" started \S+ \S+, \d+s$", " started", line)
+        for line in capsys.readouterr().out.splitlines()
+    ]
+    assert lines == [
+        "request fix-7",
+        f"ledger: no runs table at {aws.tmp / 'warehouse' / 'runs'}",
+        "glue:",
+        f"  job {NORMALIZE} run {job_run['Id']} SUCCEEDED started",
+        "request fix-8",
+        f"ledger: no runs table at {aws.tmp / 'warehouse' / 'runs'}",
+        "glue:",
+        f"  workflow {WORKFLOW} run {workflow_run['WorkflowRunId']} RUNNING started",
+    ]
+
+
+def test_status_of_an_unknown_request_exits_1(
+    aws: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status", "nope-1", "--config", aws.config]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        "request nope-1",
+        f"ledger: no runs table at {aws.tmp / 'warehouse' / 'runs'}",
+        f"glue: no recent run of {WORKFLOW}, {INGEST}, {NORMALIZE} carries request nope-1 "
+        "(the latest 100 runs of each were searched)",
+    ]
+    assert captured.err == "glue-replay: request nope-1 is unknown to the ledger and to Glue\n"
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+def test_the_config_file_is_overridden_by_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(
+        json.dumps(
+            {
+                "workflow_name": "wf",
+                "bau_workflow_name": None,
+                "ingest_job": "in",
+                "normalize_job": "norm",
+                "uploads_uri": "s3://up/ids/",
+                "warehouse": "s3://lake/wh",
+                "region": "eu-west-1",
+                "publish_job": "from a newer Terraform",
+            }
+        )
+    )
+    environ = {
+        "GLUE_REPLAY_CONFIG": str(path),
+        "GLUE_REPLAY_NORMALIZE_JOB": "norm-v2",
+        "GLUE_REPLAY_BAU_WORKFLOW": "bau",
+    }
+
+    config = load_config(None, environ)
+
+    assert config == DeploymentConfig(
+        workflow_name="wf",
+        bau_workflow_name="bau",
+        ingest_job="in",
+        normalize_job="norm-v2",
+        uploads_uri="s3://up/ids/",
+        warehouse="s3://lake/wh",
+        region="eu-west-1",
+        origin=f"{path}, $GLUE_REPLAY_BAU_WORKFLOW, $GLUE_REPLAY_NORMALIZE_JOB",
+    )
+    assert config.uploads_location == ("up", "ids")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "is not JSON"),
+        ("[1, 2]", "is not a JSON object"),
+        ('{"region": 7}', "region in {path} is int; accepted: a string or null"),
+    ],
+)
+def test_a_broken_config_file_is_refused_with_the_reason(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(content)
+
+    with pytest.raises(DeploymentConfigError, match=re.escape(message.format(path=path))):
+        load_config(str(path), {})
+
+
+# -- the operator commands start no JVM ----------------------------------------------------------
+
+
+def test_no_trigger_module_imports_spark() -> None:
+    code = (
+        "import sys\n"
+        "import glue_replay.trigger.cli, glue_replay.trigger.lambda_handler\n"
+        "import glue_replay.trigger.status, glue_replay.trigger.start, glue_replay.trigger.config\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'pyspark', 'py4j', 'delta'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert result.stdout == "[]\n"
+
+
+def test_an_invalid_request_is_refused_by_the_console_script_in_a_blink(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "glue_replay.trigger.cli", "--mode", "since", "--date", "yesterday"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2,
+        "",
+        "glue-replay: invalid request: --date: 'yesterday' is not a date; "
+        "accepted: a UTC date YYYY-MM-DD, e.g. 2026-01-31\n",
+    )
+    assert time.monotonic() - started < 5
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- --target local: the stages in-process on real Spark + Delta ---------------------------------
+
+
+def test_a_local_replay_runs_both_stages_and_status_reads_its_ledger(
+    spark: SparkSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    aws_environment(monkeypatch)
+    # The suite's one JVM: the CLI builds its session through this function.
+    monkeypatch.setattr("glue_replay.runtime.build_spark_session", lambda *_, **__: spark)
+    warehouse = str(tmp_path / "warehouse")
+
+    with SampleApiServer(records=60) as api:
+        code = main(
+            [
+                "--mode",
+                "targeted",
+                "--ids",
+                "1,2,999",
+                "--warehouse",
+                warehouse,
+                "--source",
+                api.url,
+            ]
+        )
+
+    assert code == 0
+    out = capsys.readouterr().out
+    request_id = request_id_of(out)
+    assert REQUEST_ID.fullmatch(request_id)
+    assert out.splitlines()[:2] == [
+        f"request {request_id}: targeted (3 ids)",
+        f"running ingest -> normalize on local Spark, warehouse {warehouse}",
+    ]
+    outbox = spark.read.format("delta").load(f"{warehouse}/outbox")
+    assert_df_equality(
+        outbox.select("aggregate_id", "event_type", "request_id", "replay_mode"),
+        spark.createDataFrame(
+            [
+                ("1", "customer.created", request_id, "targeted"),
+                ("2", "customer.created", request_id, "targeted"),
+            ],
+            "aggregate_id string, event_type string, request_id string, replay_mode string",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+    assert main(["status", request_id, "--warehouse", warehouse]) == 0
+
+    ledger_line = (
+        r"  (?P<stage>\w+) +customers  succeeded  read 2, written 2, outboxed (?P<outboxed>\d), "
+        r"quarantined 0, missing ids 1  run local-[0-9a-f]{12} "
+        r"\(started \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ, took \d+s\)"
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == [f"request {request_id}", f"ledger {warehouse}/runs:"]
+    found = [re.fullmatch(ledger_line, line) for line in lines[2:]]
+    assert [(m["stage"], m["outboxed"]) for m in found if m] == [
+        ("ingest", "0"),
+        ("normalize", "2"),
+    ]
+    assert len(lines) == 4
+
+
+def test_the_replay_arguments_are_what_the_jobs_read() -> None:
+    args = JobArguments(
+        request=ReplayRequest(
+            ReplayMode.SINCE, "r-1", since=datetime(2026, 1, 1).date(), dry_run=True
+        ),
+        requested_by="jane",
+    )
+    properties = glue_start.replay_properties(args)
+    assert properties == {
+        "replay_mode": "since",
+        "date": "2026-01-01",
+        "request_id": "r-1",
+        "dry_run": "true",
+        "requested_by": "jane",
+    }
+    assert set(properties) <= set(REPLAY_ARGUMENTS)
+    assert glue_start.as_job_arguments(properties)["--replay_mode"] == "since"
