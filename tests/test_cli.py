@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from chispa import assert_df_equality
 from moto import mock_aws
@@ -31,50 +30,35 @@ from glue_replay.request import REPLAY_ARGUMENTS, JobArguments, ReplayMode, Repl
 from glue_replay.sample_api import SampleApiServer
 from glue_replay.trigger import start as glue_start
 from glue_replay.trigger.cli import main
-from glue_replay.trigger.config import (
-    CONFIG_FILE_ENV,
-    ENV_OVERRIDES,
-    DeploymentConfig,
-    DeploymentConfigError,
-    load_config,
-)
+from glue_replay.trigger.config import DeploymentConfig, DeploymentConfigError, load_config
 from glue_replay.trigger.status import follow
 
+pytest.register_assert_rewrite("moto_deployment")  # its asserts explain failures as these do
+from moto_deployment import (  # noqa: E402
+    ACCOUNT,
+    BAU_WORKFLOW,
+    CALLER,
+    INGEST,
+    NORMALIZE,
+    REGION,
+    UPLOADS_BUCKET,
+    WORKFLOW,
+    aws_environment,
+    create_deployment,
+)
+from moto_deployment import Deployment as MotoDeployment  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-REGION = "eu-west-1"
-ACCOUNT = "123456789012"
-CALLER = f"arn:aws:sts::{ACCOUNT}:user/moto"  # what moto's STS says the caller is
-WORKFLOW, INGEST, NORMALIZE = "glue-replay", "ingest_rest_api", "normalize"
-BAU_WORKFLOW = "glue-replay-bau"
-UPLOADS_BUCKET = "replay-uploads"
 REQUEST_ID = re.compile(r"(?P<mode>full|since|targeted)-\d{8}T\d{6}-[0-9a-f]{8}")
 TODAY = datetime.now(UTC).date().isoformat()
 
 
 @dataclass
-class Deployment:
-    """A deployment in moto: two jobs (max 1 concurrent run), the workflow, the uploads bucket."""
+class Deployment(MotoDeployment):
+    """The moto deployment, with the CLI's config file for it (in ``tmp``)."""
 
-    glue: Any
-    s3: Any
     config: str
     tmp: Path
-
-    def workflow_runs(self) -> list[dict[str, Any]]:
-        return list(self.glue.get_workflow_runs(Name=WORKFLOW)["Runs"])
-
-    def job_runs(self, job: str) -> list[dict[str, Any]]:
-        return list(self.glue.get_job_runs(JobName=job)["JobRuns"])
-
-    def uploads(self) -> list[str]:
-        return [
-            o["Key"] for o in self.s3.list_objects_v2(Bucket=UPLOADS_BUCKET).get("Contents", [])
-        ]
-
-    def assert_nothing_started(self, *, except_runs: int = 0) -> None:
-        assert self.workflow_runs() == []
-        assert len(self.job_runs(INGEST)) + len(self.job_runs(NORMALIZE)) == except_runs
-        assert self.uploads() == []
 
     def hold(self, job: str, state: str = "RUNNING") -> dict[str, Any]:
         """Start a run of ``job`` and keep it in ``state`` (moto would finish it at once)."""
@@ -92,35 +76,11 @@ class Deployment:
         return main([*argv, "--target", "glue", "--config", self.config])
 
 
-def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials, and no deployment configuration from the developer's environment."""
-    for name in [*ENV_OVERRIDES.values(), CONFIG_FILE_ENV]:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-
-
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Deployment]:
     aws_environment(monkeypatch)
     with mock_aws():
-        glue = boto3.client("glue", region_name=REGION)
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(
-            Bucket=UPLOADS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
-        for job in (INGEST, NORMALIZE):
-            glue.create_job(
-                Name=job,
-                Role=f"arn:aws:iam::{ACCOUNT}:role/glue-replay",
-                Command={"Name": "glueetl", "ScriptLocation": f"s3://artifacts/{job}.py"},
-                ExecutionProperty={"MaxConcurrentRuns": 1},
-            )
-        glue.create_workflow(Name=WORKFLOW)
-        glue.create_workflow(Name=BAU_WORKFLOW)
+        glue, s3 = create_deployment()
         config = tmp_path / "cli_config.json"
         config.write_text(
             json.dumps(

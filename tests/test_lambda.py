@@ -9,20 +9,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 from moto.glue.models import glue_backends
 from moto.moto_api import state_manager
 
-from glue_replay.trigger.config import CONFIG_FILE_ENV, ENV_OVERRIDES
 from glue_replay.trigger.lambda_handler import handler
 
-REGION = "eu-west-1"
-ACCOUNT = "123456789012"
-WORKFLOW, INGEST, NORMALIZE = "glue-replay", "ingest_rest_api", "normalize"
-BAU_WORKFLOW = "glue-replay-bau"
-UPLOADS_BUCKET = "replay-uploads"
+pytest.register_assert_rewrite("moto_deployment")  # its asserts explain failures as these do
+from moto_deployment import (  # noqa: E402
+    ACCOUNT,
+    BAU_WORKFLOW,
+    INGEST,
+    NORMALIZE,
+    REGION,
+    UPLOADS_BUCKET,
+    WORKFLOW,
+    Deployment,
+    aws_environment,
+    create_deployment,
+)
+
 TODAY = datetime.now(UTC).date().isoformat()
 
 
@@ -34,38 +41,11 @@ class Context:
     aws_request_id: str = "c0ffee"
 
 
-@dataclass
-class Deployment:
-    glue: Any
-    s3: Any
-
-    def workflow_runs(self) -> list[dict[str, Any]]:
-        return list(self.glue.get_workflow_runs(Name=WORKFLOW)["Runs"])
-
-    def job_runs(self, job: str) -> list[dict[str, Any]]:
-        return list(self.glue.get_job_runs(JobName=job)["JobRuns"])
-
-    def uploads(self) -> list[str]:
-        listing = self.s3.list_objects_v2(Bucket=UPLOADS_BUCKET, Prefix="ids/")
-        return [o["Key"] for o in listing.get("Contents", [])]
-
-    def assert_nothing_started(self, *, except_runs: int = 0) -> None:
-        assert self.workflow_runs() == []
-        assert len(self.job_runs(INGEST)) + len(self.job_runs(NORMALIZE)) == except_runs
-        assert self.uploads() == []
-
-
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
-    for name in [*ENV_OVERRIDES.values(), CONFIG_FILE_ENV]:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    aws_environment(monkeypatch)
+    # The Lambda is configured by its environment alone (Terraform sets these).
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        # The Lambda is configured by its environment alone (Terraform sets these).
         "GLUE_REPLAY_WORKFLOW": WORKFLOW,
         "GLUE_REPLAY_BAU_WORKFLOW": BAU_WORKFLOW,
         "GLUE_REPLAY_INGEST_JOB": INGEST,
@@ -75,22 +55,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
     }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
-        glue = boto3.client("glue", region_name=REGION)
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(
-            Bucket=UPLOADS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
-        for job in (INGEST, NORMALIZE):
-            glue.create_job(
-                Name=job,
-                Role=f"arn:aws:iam::{ACCOUNT}:role/glue-replay",
-                Command={"Name": "glueetl", "ScriptLocation": f"s3://artifacts/{job}.py"},
-                ExecutionProperty={"MaxConcurrentRuns": 1},
-            )
-        glue.create_workflow(Name=WORKFLOW)
-        glue.create_workflow(Name=BAU_WORKFLOW)
+        glue, s3 = create_deployment()
         try:
-            yield Deployment(glue, s3)
+            yield Deployment(glue, s3, uploads_prefix="ids/")
         finally:
             state_manager.unset_transition("glue::job_run")
 
