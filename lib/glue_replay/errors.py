@@ -31,9 +31,5 @@ class SourceError(GlueReplayError):
     """The source system could not be read (unreachable, bad status, unparseable response)."""
 
 
-class TableError(GlueReplayError):
-    """A Delta table is missing, has the wrong schema, or could not be written."""
-
-
 class RequestConflictError(GlueReplayError):
     """A request_id was reused for a different request."""

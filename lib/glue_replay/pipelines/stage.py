@@ -8,7 +8,6 @@ records the run as ``running`` before the body starts, and as ``succeeded``, ``d
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -218,7 +217,3 @@ def _window_of_retry(attempts: list[RunRecord]) -> TimeWindow | None:
         if attempt.status is not RunStatus.DRY_RUN and attempt.window_end is not None:
             return TimeWindow(attempt.window_start, attempt.window_end)
     return None
-
-
-def print_error(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

@@ -125,14 +125,6 @@ class RunsLedger:
         )
         return _utc(row["watermark"]) if row and row["watermark"] else None
 
-    def get(self, run_id: str) -> RunRecord | None:
-        if not table_exists(self.spark, self.path):
-            return None
-        row = (
-            self.spark.read.format("delta").load(self.path).where(F.col("run_id") == run_id).first()
-        )
-        return _to_record(row.asDict()) if row else None
-
 
 def _literal(value: object, data_type: DataType) -> Column:
     if isinstance(value, StrEnum):
