@@ -9,13 +9,14 @@ CHECKOV_VERSION := 3.3.30
 export GLUE_REPLAY_JARS_DIR := $(CURDIR)/$(JARS)
 export TZ := UTC
 
-.PHONY: help setup demo test lint typecheck unit package package-dynamodb-logstore clean
+.PHONY: help setup demo test benchmark lint typecheck unit package package-dynamodb-logstore clean
 
 help:
 	@echo "make demo   - start the sample API and run full, BAU and targeted replays on local Spark + Delta"
 	@echo "make test   - ruff, mypy (strict) and the pytest suite"
 	@echo "make setup  - build .venv and fetch the Delta jars (done by demo/test when needed)"
 	@echo "make package - build dist/ (the wheel for Glue, the Lambda zip) for terraform/"
+	@echo "make benchmark - time targeted selection: literal IN list vs broadcast semi-join (~minutes)"
 
 setup: $(VENV)/.installed $(JARS)/.fetched
 
@@ -32,6 +33,9 @@ $(JARS)/.fetched: scripts/fetch_jars.py
 
 demo: setup
 	$(BIN)/python scripts/demo.py
+
+benchmark: setup
+	$(BIN)/python scripts/benchmark_targeted.py
 
 lint: setup
 	$(BIN)/ruff check lib glue_jobs scripts tests
