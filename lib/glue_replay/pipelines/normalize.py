@@ -194,7 +194,8 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
     try:
         counts = _count(parsed, decided)
         if ids is not None:
-            counts.missing_ids = _missing_ids(ids, selected)
+            # ``parsed`` is cached and still holds every selected raw row's id: no second scan.
+            counts.missing_ids = _missing_ids(ids, parsed)
             if counts.missing_ids:
                 context.say(f"{len(counts.missing_ids)} requested ids are not in raw")
         events = outbox_events(decided, entity, request, context.now)
