@@ -123,8 +123,13 @@ resource "aws_s3_bucket_logging" "data" {
   target_prefix = "${each.key}/"
 }
 
-resource "aws_s3_bucket_lifecycle_configuration" "warehouse" {
-  bucket = aws_s3_bucket.data["warehouse"].id
+# Warehouse and artifacts share their rules: files VACUUMed out of a Delta table, and older
+# scripts, wheels and zips, stay recoverable as noncurrent versions for a while (long enough to
+# roll back a deployment). The artifacts bucket also expires Glue's --TempDir files.
+resource "aws_s3_bucket_lifecycle_configuration" "versioned" {
+  for_each = toset(["warehouse", "artifacts"])
+
+  bucket = aws_s3_bucket.data[each.key].id
 
   rule {
     id     = "abort-incomplete-multipart-uploads"
@@ -137,7 +142,6 @@ resource "aws_s3_bucket_lifecycle_configuration" "warehouse" {
     }
   }
 
-  # Files VACUUMed out of a Delta table stay recoverable as noncurrent versions for a while.
   rule {
     id     = "expire-noncurrent-versions"
     status = "Enabled"
@@ -149,45 +153,20 @@ resource "aws_s3_bucket_lifecycle_configuration" "warehouse" {
     }
   }
 
-  depends_on = [aws_s3_bucket_versioning.data, aws_s3_bucket_versioning.access_logs]
-}
+  dynamic "rule" {
+    for_each = each.key == "artifacts" ? [var.glue_temp_prefix] : []
 
-resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
-  bucket = aws_s3_bucket.data["artifacts"].id
+    content {
+      id     = "expire-glue-temp"
+      status = "Enabled"
 
-  rule {
-    id     = "abort-incomplete-multipart-uploads"
-    status = "Enabled"
+      filter {
+        prefix = "${rule.value}/"
+      }
 
-    filter {}
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = var.abort_incomplete_multipart_days
-    }
-  }
-
-  # Older scripts, wheels and zips: kept long enough to roll back a deployment.
-  rule {
-    id     = "expire-noncurrent-versions"
-    status = "Enabled"
-
-    filter {}
-
-    noncurrent_version_expiration {
-      noncurrent_days = var.noncurrent_version_expiration_days
-    }
-  }
-
-  rule {
-    id     = "expire-glue-temp"
-    status = "Enabled"
-
-    filter {
-      prefix = "${var.glue_temp_prefix}/"
-    }
-
-    expiration {
-      days = var.glue_temp_expiration_days
+      expiration {
+        days = var.glue_temp_expiration_days
+      }
     }
   }
 
