@@ -19,33 +19,13 @@ from glue_replay.errors import SourceError
 from glue_replay.sample_api import SampleApiServer
 from glue_replay.sources.base import SourceQuery, SourceRecord
 from glue_replay.sources.rest import RestApiSource
+from sample_data import ALL_IDS, NOW, RECORD_1, RECORDS
 
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-RECORDS = 60
-ALL_IDS = [str(n) for n in range(1, RECORDS + 1)]
 TOKEN = "s3cret-token"
 FAST = {"backoff_seconds": 0.001}  # retries without waiting
 
 # Records of the sample API at (60 records, NOW, seed 7), as the source must yield them: the
 # payload is the record unchanged, compact, key order kept, non-ASCII as is.
-RECORD_1 = {
-    "id": "1",
-    "email": "amira.smith1@example.org",
-    "first_name": "Amira",
-    "last_name": "Smith",
-    "phone": "+31 20 555 0001",
-    "status": "Suspended ",
-    "loyalty_points": 4249,
-    "address": {
-        "line1": "153 Damrak",
-        "line2": "c/o Reception",
-        "city": "Utrecht",
-        "postcode": "3511 AA",
-        "country": "Nl",
-    },
-    "created_at": "2024-05-03 19:05:42",
-    "updated_at": "2025-03-03T00:07:13Z",
-}
 RECORD_4 = SourceRecord(
     id="4",
     updated_at="1708325149296",

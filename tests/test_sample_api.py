@@ -31,31 +31,10 @@ from glue_replay.sample_api import (
     generate_customers,
     malformed_ids,
 )
-
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-RECORDS = 60
-ALL_IDS = [str(n) for n in range(1, RECORDS + 1)]
+from sample_data import ALL_IDS, NOW, RECORD_1, RECORDS
 
 # Records 1..5: one per timestamp format for updated_at (1: ISO Z, 2: ISO with millis and an
 # offset, 3: naive with a space, 4: epoch millis, 5: dd/MM/yyyy).
-RECORD_1 = {
-    "id": "1",
-    "email": "amira.smith1@example.org",
-    "first_name": "Amira",
-    "last_name": "Smith",
-    "phone": "+31 20 555 0001",
-    "status": "Suspended ",
-    "loyalty_points": 4249,
-    "address": {
-        "line1": "153 Damrak",
-        "line2": "c/o Reception",
-        "city": "Utrecht",
-        "postcode": "3511 AA",
-        "country": "Nl",
-    },
-    "created_at": "2024-05-03 19:05:42",
-    "updated_at": "2025-03-03T00:07:13Z",
-}
 RECORD_2 = {
     "id": "2",
     "email": "Aoife.OBrien2@example.net",
