@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,11 +24,10 @@ from glue_replay.sample_api import SampleApiServer
 from glue_replay.tables import RunsLedger, Warehouse
 from glue_replay.tables.delta import table_exists, table_version
 from glue_replay.transforms.customers import CUSTOMER_SCHEMA
+from sample_data import ALL_IDS, NOW
 
 REPO = Path(__file__).resolve().parents[1]
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 MALFORMED = {"20", "40", "60"}
-ALL_IDS = [str(i) for i in range(1, 61)]
 VALID_IDS = [i for i in ALL_IDS if i not in MALFORMED]
 
 
