@@ -32,9 +32,15 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11",
     package_dir={"": "lib"},
-    packages=find_packages("lib"),
-    package_data={"glue_replay": ["py.typed"]},
+    # The sample API and other development-only code (glue_replay_devtools) stay out of the
+    # wheel that Glue installs; the tests and the demo put lib/ on their path.
+    packages=find_packages("lib", exclude=["glue_replay_devtools", "glue_replay_devtools.*"]),
+    package_data={"glue_replay": ["py.typed"], "glue_replay_examples": ["py.typed"]},
     install_requires=["boto3>=1.34"],
     extras_require={"local": LOCAL, "cli": CLI, "dev": DEV},
-    entry_points={"console_scripts": ["glue-replay = glue_replay.trigger.cli:main"]},
+    entry_points={
+        "console_scripts": ["glue-replay = glue_replay.trigger.cli:main"],
+        # The bundled pipelines, found by the CLI and the demo like any user's.
+        "glue_replay.pipelines": ["customers = glue_replay_examples.customers:PIPELINE"],
+    },
 )

@@ -1,6 +1,6 @@
 """`make demo`: the whole pipeline on local Spark + Delta against the bundled sample API.
 
-1. starts the sample REST API on loopback (``python -m glue_replay.sample_api``);
+1. starts the sample REST API on loopback (``python -m glue_replay_devtools.sample_api``);
 2. full backfill: ingest + normalize with ``--replay_mode full``;
 3. changes a few records at the source, then runs BAU (no mode), which picks up exactly those;
 4. targeted replay of ids 1, 2, 3;
@@ -31,9 +31,10 @@ time.tzset()
 from pyspark.sql import SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from glue_replay.jobs import ingest_rest_api_main, normalize_main  # noqa: E402
+from glue_replay import run_ingest_job, run_normalize_job  # noqa: E402
 from glue_replay.runtime import build_spark_session  # noqa: E402
 from glue_replay.tables import Warehouse  # noqa: E402
+from glue_replay_examples.customers import PIPELINE  # noqa: E402
 
 WAREHOUSE = Path(os.environ.get("DEMO_WAREHOUSE", "warehouse"))
 MARKER = ".glue-replay-demo"
@@ -45,8 +46,10 @@ def main() -> int:
     prepare_warehouse(WAREHOUSE)
     port = free_port(int(os.environ.get("DEMO_API_PORT", "8765")))
     source_url = f"http://127.0.0.1:{port}"
-    banner(f"starting the sample API: python -m glue_replay.sample_api --port {port}")
-    api = subprocess.Popen([sys.executable, "-m", "glue_replay.sample_api", "--port", str(port)])
+    banner(f"starting the sample API: python -m glue_replay_devtools.sample_api --port {port}")
+    api = subprocess.Popen(
+        [sys.executable, "-m", "glue_replay_devtools.sample_api", "--port", str(port)]
+    )
     try:
         wait_until_healthy(source_url)
         spark = build_spark_session("glue-replay-demo")
@@ -86,13 +89,13 @@ def main() -> int:
 
 def run_both(spark: SparkSession, arguments: list[str]) -> None:
     jobs: Sequence[tuple[str, Callable[..., int]]] = (
-        ("glue_jobs/ingest_rest_api.py", ingest_rest_api_main),
-        ("glue_jobs/normalize.py", normalize_main),
+        ("glue_jobs/ingest_customers.py", run_ingest_job),
+        ("glue_jobs/normalize_customers.py", run_normalize_job),
     )
-    for script, main_function in jobs:
+    for script, run_job in jobs:
         shown = [a for a in arguments if a]
         print(f"\n$ python {script} {' '.join(shown)}", flush=True)
-        code = main_function([script, *arguments], spark=spark)
+        code = run_job([script, *arguments], PIPELINE, spark=spark)
         if code != 0:
             raise SystemExit(f"demo: {script} exited with {code}")
 

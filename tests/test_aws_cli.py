@@ -26,21 +26,20 @@ import boto3
 import pytest
 from pyspark.sql import SparkSession
 
+from glue_replay.arguments import parse_job_arguments
 from glue_replay.errors import InvalidRequestError
-from glue_replay.id_rules import CUSTOMER_IDS
-from glue_replay.request import (
-    DEFAULT_SOURCE_URL,
-    JobArguments,
-    ReplayMode,
-    ReplayRequest,
-    parse_job_arguments,
-)
+from glue_replay.request import DEFAULT_SOURCE_URL, JobArguments, ReplayMode, ReplayRequest
 from glue_replay.tables import RunRecord, RunsLedger, RunStatus
+from glue_replay_examples.customers import CUSTOMER_IDS
+
+pytest.register_assert_rewrite("moto_deployment")
+from moto_deployment import CUSTOMERS, pipelines_config  # noqa: E402
 
 BIN = Path(sys.executable).parent
 REGION = "eu-west-1"
 TODAY = date(2026, 11, 27)
 ACCOUNT = "123456789012"
+INGEST, NORMALIZE = CUSTOMERS.ingest_job, CUSTOMERS.normalize_job
 
 
 def free_port() -> int:
@@ -102,15 +101,17 @@ def glue(endpoint: str) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    for job in ("ingest_rest_api", "normalize"):
+    for job, script in ((INGEST, "ingest_customers"), (NORMALIZE, "normalize_customers")):
         client.create_job(
             Name=job,
             Role=f"arn:aws:iam::{ACCOUNT}:role/glue-replay",
-            Command={"Name": "glueetl", "ScriptLocation": f"s3://artifacts/glue_jobs/{job}.py"},
+            Command={"Name": "glueetl", "ScriptLocation": f"s3://artifacts/glue_jobs/{script}.py"},
             # As Terraform deploys them: paths are non-overridable, replay arguments are not set.
             NonOverridableArguments={"--warehouse": "s3://lake/glue-replay"},
             ExecutionProperty={"MaxConcurrentRuns": 1},
         )
+    for workflow in (CUSTOMERS.workflow_name, CUSTOMERS.bau_workflow_name):
+        client.create_workflow(Name=workflow)
     return client
 
 
@@ -129,20 +130,14 @@ def aws(env: dict[str, str], endpoint: str, *arguments: str) -> Any:
 
 def argv_as_glue_passes_it(job: str, run: dict[str, Any]) -> list[str]:
     """``sys.argv`` of a Glue job run: the script, Glue's own arguments, then the run's."""
-    argv = [f"/tmp/glue_jobs/{job}.py", "--JOB_NAME", job, "--JOB_RUN_ID", run["Id"]]
+    argv = ["/tmp/glue_jobs/script.py", "--JOB_NAME", job, "--JOB_RUN_ID", run["Id"]]
     for name, value in run.get("Arguments", {}).items():
         argv += [name, value]
     return argv
 
 
 def parse_as_the_job(argv: list[str]) -> JobArguments:
-    return parse_job_arguments(
-        argv,
-        today=TODAY,
-        id_pattern=CUSTOMER_IDS.pattern,
-        id_pattern_help=CUSTOMER_IDS.help,
-        environ={"USER": "glue"},
-    )
+    return parse_job_arguments(argv, ids=CUSTOMER_IDS, today=TODAY, environ={"USER": "glue"})
 
 
 def test_a_run_started_with_the_aws_cli_parses_as_the_job_expects(
@@ -154,7 +149,7 @@ def test_a_run_started_with_the_aws_cli_parses_as_the_job_expects(
         "glue",
         "start-job-run",
         "--job-name",
-        "normalize",
+        NORMALIZE,
         "--arguments",
         '{"--replay_mode":"targeted","--ids":"1,2,3"}',
     )
@@ -164,7 +159,7 @@ def test_a_run_started_with_the_aws_cli_parses_as_the_job_expects(
         "glue",
         "get-job-run",
         "--job-name",
-        "normalize",
+        NORMALIZE,
         "--run-id",
         started["JobRunId"],
     )["JobRun"]
@@ -174,7 +169,7 @@ def test_a_run_started_with_the_aws_cli_parses_as_the_job_expects(
         "--ids": "1,2,3",
         "--warehouse": "s3://lake/glue-replay",
     }
-    assert parse_as_the_job(argv_as_glue_passes_it("normalize", run)) == JobArguments(
+    assert parse_as_the_job(argv_as_glue_passes_it(NORMALIZE, run)) == JobArguments(
         request=ReplayRequest(
             mode=ReplayMode.TARGETED,
             # No --request_id: the run's id is the request's, so a Glue retry continues it.
@@ -183,7 +178,7 @@ def test_a_run_started_with_the_aws_cli_parses_as_the_job_expects(
         ),
         warehouse="s3://lake/glue-replay",
         source_url=DEFAULT_SOURCE_URL,
-        job_name="normalize",
+        job_name=NORMALIZE,
         run_id=started["JobRunId"],
         requested_by="glue",
     )
@@ -198,7 +193,7 @@ def test_glues_reserved_mode_argument_is_refused_naming_replay_mode(
         "glue",
         "start-job-run",
         "--job-name",
-        "ingest_rest_api",
+        INGEST,
         "--arguments",
         '{"--mode":"full"}',
     )
@@ -208,15 +203,15 @@ def test_glues_reserved_mode_argument_is_refused_naming_replay_mode(
         "glue",
         "get-job-run",
         "--job-name",
-        "ingest_rest_api",
+        INGEST,
         "--run-id",
         started["JobRunId"],
     )["JobRun"]
 
     with pytest.raises(InvalidRequestError) as refused:
-        parse_as_the_job(argv_as_glue_passes_it("ingest_rest_api", run))
+        parse_as_the_job(argv_as_glue_passes_it(INGEST, run))
 
-    assert refused.value.argument == "--replay_mode"
+    assert refused.value.field == "replay_mode"
     assert str(refused.value) == (
         "--replay_mode: --mode full was given, but --mode is reserved by AWS Glue; "
         "accepted: --replay_mode full"
@@ -227,11 +222,7 @@ def test_the_glue_replay_cli_starts_what_the_job_parses_back(
     endpoint: str, aws_env: dict[str, str], glue: Any, tmp_path: Path
 ) -> None:
     config = tmp_path / "cli_config.json"
-    config.write_text(
-        json.dumps(
-            {"ingest_job": "ingest_rest_api", "normalize_job": "normalize", "region": REGION}
-        )
-    )
+    config.write_text(json.dumps({"region": REGION, "pipelines": pipelines_config(CUSTOMERS)}))
     # botocore (and so the glue-replay CLI) honours AWS_ENDPOINT_URL: no code path for tests.
     env = {**aws_env, "AWS_ENDPOINT_URL": endpoint}
 
@@ -262,15 +253,15 @@ def test_the_glue_replay_cli_starts_what_the_job_parses_back(
     )
 
     assert result.returncode == 0, result.stderr
-    runs = aws(aws_env, endpoint, "glue", "get-job-runs", "--job-name", "ingest_rest_api")
+    runs = aws(aws_env, endpoint, "glue", "get-job-runs", "--job-name", INGEST)
     [run] = [r for r in runs["JobRuns"] if r["Arguments"].get("--request_id") == "fix-1842"]
     assert result.stdout.splitlines() == [
-        "request fix-1842: since 2026-01-01 until 2026-02-01",
+        "request fix-1842 for customers: since 2026-01-01 until 2026-02-01",
         "started on AWS Glue:",
-        f"  job ingest_rest_api run {run['Id']}",
-        "follow it: glue-replay status fix-1842",
+        f"  job {INGEST} run {run['Id']}",
+        "follow it: glue-replay status fix-1842 --entity customers",
     ]
-    assert parse_as_the_job(argv_as_glue_passes_it("ingest_rest_api", run)) == JobArguments(
+    assert parse_as_the_job(argv_as_glue_passes_it(INGEST, run)) == JobArguments(
         request=ReplayRequest(
             mode=ReplayMode.SINCE,
             request_id="fix-1842",
@@ -279,7 +270,7 @@ def test_the_glue_replay_cli_starts_what_the_job_parses_back(
         ),
         warehouse="s3://lake/glue-replay",
         source_url=DEFAULT_SOURCE_URL,
-        job_name="ingest_rest_api",
+        job_name=INGEST,
         run_id=run["Id"],
         requested_by=f"arn:aws:sts::{ACCOUNT}:user/moto",
     )
@@ -295,7 +286,7 @@ def test_status_reads_a_ledger_on_s3_with_delta_rs(
         RunRecord(
             run_id="jr_9",
             request_id="fix-9",
-            job_name="normalize",
+            job_name=NORMALIZE,
             stage="normalize",
             entity="customers",
             replay_mode="targeted",
@@ -327,7 +318,11 @@ def test_status_reads_a_ledger_on_s3_with_delta_rs(
     config = tmp_path / "cli_config.json"
     config.write_text(
         json.dumps(
-            {"normalize_job": "normalize", "warehouse": "s3://lake/glue-replay", "region": REGION}
+            {
+                "region": REGION,
+                "warehouse": "s3://lake/glue-replay",
+                "pipelines": pipelines_config(CUSTOMERS),
+            }
         )
     )
     # delta-rs takes the endpoint from the environment too; plain HTTP only for loopback here.
@@ -356,6 +351,6 @@ def test_status_reads_a_ledger_on_s3_with_delta_rs(
         "  normalize  customers  failed     read 3, written 0, outboxed 0, quarantined 0, "
         "missing ids 1  run jr_9 (started 2026-11-27 10:00:00Z, took 2m 05s)  "
         "error: SourceError: the API answered 503",
-        "glue: no recent run of normalize carries request fix-9 "
-        "(the latest 100 runs of each were searched)",
+        f"glue: no recent run of {CUSTOMERS.workflow_name}, {INGEST}, {NORMALIZE} carries "
+        "request fix-9 (the latest 100 runs of each were searched)",
     ]

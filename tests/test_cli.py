@@ -26,25 +26,34 @@ from moto.glue.models import glue_backends
 from moto.moto_api import state_manager
 from pyspark.sql import SparkSession
 
-from glue_replay.request import REPLAY_ARGUMENTS, JobArguments, ReplayMode, ReplayRequest
-from glue_replay.sample_api import SampleApiServer
+from glue_replay.request import REPLAY_FIELDS, IdRule, JobArguments, ReplayMode, ReplayRequest
 from glue_replay.trigger import start as glue_start
 from glue_replay.trigger.cli import main
-from glue_replay.trigger.config import DeploymentConfig, DeploymentConfigError, load_config
+from glue_replay.trigger.config import (
+    DeploymentConfig,
+    DeploymentConfigError,
+    PipelineConfig,
+    load_config,
+)
 from glue_replay.trigger.status import follow
+from glue_replay_devtools.sample_api import SampleApiServer
 
 pytest.register_assert_rewrite("moto_deployment")  # its asserts explain failures as these do
 from moto_deployment import (  # noqa: E402
     ACCOUNT,
     BAU_WORKFLOW,
     CALLER,
+    CUSTOMERS,
     INGEST,
     NORMALIZE,
+    ORDERS,
     REGION,
     UPLOADS_BUCKET,
     WORKFLOW,
+    DeployedPipeline,
     aws_environment,
     create_deployment,
+    pipelines_config,
 )
 from moto_deployment import Deployment as MotoDeployment  # noqa: E402
 
@@ -76,33 +85,48 @@ class Deployment(MotoDeployment):
         return main([*argv, "--target", "glue", "--config", self.config])
 
 
+def deploy(tmp_path: Path, *pipelines: DeployedPipeline) -> Deployment:
+    """``pipelines`` in moto (inside an active ``mock_aws()``) and the CLI's config for them."""
+    glue, s3 = create_deployment(*pipelines)
+    config = tmp_path / "cli_config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "region": REGION,
+                "warehouse": str(tmp_path / "warehouse"),
+                "uploads_uri": f"s3://{UPLOADS_BUCKET}/ids",
+                "uploads_kms_key": None,
+                "pipelines": pipelines_config(*pipelines),
+            }
+        )
+    )
+    return Deployment(glue, s3, str(config), tmp_path, pipelines=pipelines)
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Deployment]:
+    """A deployment of one pipeline (the customers example): ``--entity`` may be left out."""
     aws_environment(monkeypatch)
     with mock_aws():
-        glue, s3 = create_deployment()
-        config = tmp_path / "cli_config.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "workflow_name": WORKFLOW,
-                    "bau_workflow_name": BAU_WORKFLOW,
-                    "ingest_job": INGEST,
-                    "normalize_job": NORMALIZE,
-                    "uploads_uri": f"s3://{UPLOADS_BUCKET}/ids",
-                    "warehouse": str(tmp_path / "warehouse"),
-                    "region": REGION,
-                }
-            )
-        )
         try:
-            yield Deployment(glue, s3, str(config), tmp_path)
+            yield deploy(tmp_path, CUSTOMERS)
+        finally:
+            state_manager.unset_transition("glue::job_run")
+
+
+@pytest.fixture
+def two(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Deployment]:
+    """A deployment of two pipelines, customers and orders: ``--entity`` is required."""
+    aws_environment(monkeypatch)
+    with mock_aws():
+        try:
+            yield deploy(tmp_path, CUSTOMERS, ORDERS)
         finally:
             state_manager.unset_transition("glue::job_run")
 
 
 def request_id_of(stdout: str) -> str:
-    match = re.match(r"request (\S+): ", stdout)
+    match = re.match(r"request (\S+) for \w+: ", stdout)
     assert match, stdout
     return match.group(1)
 
@@ -125,13 +149,13 @@ def test_a_targeted_replay_starts_one_workflow_run_carrying_the_request(
         "request_id": request_id,
         "requested_by": CALLER,
     }
-    assert set(run["WorkflowRunProperties"]) <= set(REPLAY_ARGUMENTS)
+    assert set(run["WorkflowRunProperties"]) <= set(REPLAY_FIELDS)
     assert out.splitlines() == [
-        f"request {request_id}: targeted (2 ids)",
+        f"request {request_id} for customers: targeted (2 ids)",
         "started on AWS Glue:",
         f"  workflow {WORKFLOW} run {run['WorkflowRunId']}",
         f"    jobs: {INGEST} -> {NORMALIZE} (normalize after ingest)",
-        f"follow it: glue-replay status {request_id}",
+        f"follow it: glue-replay status {request_id} --entity customers",
     ]
     # The workflow starts the jobs; the CLI starts none itself.
     assert aws.job_runs(INGEST) == [] and aws.job_runs(NORMALIZE) == []
@@ -148,7 +172,7 @@ def test_a_confirmed_full_backfill_carries_only_the_mode_and_who_asked(
         "request_id": "backfill-2026",
         "requested_by": CALLER,
     }
-    assert capsys.readouterr().out.startswith("request backfill-2026: full\n")
+    assert capsys.readouterr().out.startswith("request backfill-2026 for customers: full\n")
 
 
 def test_one_stage_alone_is_a_job_run_with_the_jobs_argument_names(aws: Deployment) -> None:
@@ -170,18 +194,18 @@ def test_one_stage_alone_is_a_job_run_with_the_jobs_argument_names(aws: Deployme
     assert aws.job_runs(NORMALIZE) == [] and aws.workflow_runs() == []
 
 
-def test_an_export_csv_gives_its_first_column_or_the_named_one(
-    aws: Deployment, tmp_path: Path
+def test_an_export_csv_gives_the_column_named_by_id_column(
+    aws: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     export = tmp_path / "export.csv"
     export.write_text(
         "customer_id,email,account\r\n12,a@x.io,900\r\n7,b@x.io,901\r\n12,c@x.io,9\r\n"
     )
 
-    assert (
-        aws.glue_replay("--mode", "targeted", "--ids-file", str(export), "--stage", "normalize")
-        == 0
-    )
+    assert aws.glue_replay(
+        "--mode", "targeted", "--ids-file", str(export), "--id-column", "customer_id",
+        "--stage", "normalize",
+    ) == 0  # fmt: skip
     assert aws.glue_replay(
         "--mode", "targeted", "--ids-file", str(export), "--id-column", "account",
         "--stage", "ingest",
@@ -192,6 +216,26 @@ def test_an_export_csv_gives_its_first_column_or_the_named_one(
     [ingest] = aws.job_runs(INGEST)
     assert ingest["Arguments"]["--ids"] == "900,901,9"
     assert aws.uploads() == []
+    assert capsys.readouterr().err == ""
+
+
+def test_an_export_csv_without_its_id_column_named_is_refused_not_guessed(
+    aws: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Until this change the CLI took the first column of such a file; the jobs' one reader
+    # never guesses which column (or line) holds the ids, and the CLI now uses that reader.
+    export = tmp_path / "export.csv"
+    export.write_text("customer_id,email\n12,a@x.io\n7,b@x.io\n")
+
+    assert aws.glue_replay("--mode", "targeted", "--ids-file", str(export)) == 2
+
+    assert capsys.readouterr().err == (
+        f"glue-replay: invalid request: --ids-file: {export} row 1 has 2 columns but the first "
+        "line is not a header with an 'id' column; accepted: a CSV whose first line is a header "
+        "naming the id column, or one id a line with no header (name the column with "
+        "--id-column)\n"
+    )
+    aws.assert_nothing_started()
 
 
 def test_an_ids_file_on_s3_is_read_and_its_ids_sent(aws: Deployment) -> None:
@@ -225,7 +269,12 @@ def test_fifty_thousand_ids_are_uploaded_and_sent_as_an_ids_file(
 ) -> None:
     export = write_export(tmp_path / "customers.csv", 50_000)
 
-    assert aws.glue_replay("--mode", "targeted", "--ids-file", str(export)) == 0
+    assert (
+        aws.glue_replay(
+            "--mode", "targeted", "--ids-file", str(export), "--id-column", "customer_id"
+        )
+        == 0
+    )
 
     [run] = aws.workflow_runs()
     properties = run["WorkflowRunProperties"]
@@ -261,7 +310,12 @@ def test_a_busy_job_is_reported_with_its_run_and_nothing_starts(
     holder = aws.hold(INGEST, "RUNNING")
     export = write_export(tmp_path / "customers.csv", 50_000)  # would be uploaded if started
 
-    assert aws.glue_replay("--mode", "targeted", "--ids-file", str(export)) == 3
+    assert (
+        aws.glue_replay(
+            "--mode", "targeted", "--ids-file", str(export), "--id-column", "customer_id"
+        )
+        == 3
+    )
 
     since = holder["StartedOn"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     captured = capsys.readouterr()
@@ -296,11 +350,15 @@ def test_a_running_workflow_makes_any_request_wait(
 def test_a_run_that_slips_in_before_the_start_is_reported_as_busy(aws: Deployment) -> None:
     holder = aws.hold(NORMALIZE, "STARTING")
     config = load_config(aws.config)
-    args = glue_start.validate({"replay_mode": "targeted", "ids": "1", "request_id": "late"})
+    pipeline = config.pipeline(None)
+    target = glue_start.GlueTarget.of(pipeline, "normalize")
+    args = glue_start.validate(
+        {"replay_mode": "targeted", "ids": "1", "request_id": "late"}, ids=pipeline.ids
+    )
 
     # start_replay alone skips the busy check: Glue's ConcurrentRunsExceededException answers.
     with pytest.raises(glue_start.JobBusyError) as caught:
-        glue_start.start_replay(aws.glue, aws.s3, config, args, "normalize")
+        glue_start.start_replay(aws.glue, aws.s3, config, target, args)
 
     assert caught.value.busy == glue_start.BusyRun(
         "job", NORMALIZE, holder["Id"], "STARTING", holder["StartedOn"]
@@ -310,6 +368,9 @@ def test_a_run_that_slips_in_before_the_start_is_reported_as_busy(aws: Deploymen
 
 # -- invalid requests: exit 2, one line naming the CLI's flag, nothing started --------------------
 
+IDS_FILE_ACCEPTED = (
+    "a CSV whose first line is a header naming the id column, or one id a line with no header"
+)
 BAD_REQUESTS = [
     ([], "--mode: is required (a replay is never a default); accepted: full, since or targeted"),
     (
@@ -318,7 +379,7 @@ BAD_REQUESTS = [
     ),
     (
         ["--mode", "since"],
-        "--date: is required with --mode since; accepted: --date YYYY-MM-DD (UTC)",
+        "--date: is required with --mode since; accepted: a UTC date YYYY-MM-DD",
     ),
     (
         ["--mode", "since", "--date", "2026-13-01"],
@@ -346,12 +407,17 @@ BAD_REQUESTS = [
         "accepted: --mode targeted --ids ..., or no --ids",
     ),
     (
+        ["--mode", "since", "--date", "2026-01-01", "--ids-file", "{tmp}/ids.csv"],
+        "--ids-file: is only valid with --mode targeted (mode is since); "
+        "accepted: --mode targeted --ids-file ..., or no --ids-file",
+    ),
+    (
         ["--mode", "targeted"],
         "--ids: --mode targeted needs ids; accepted: --ids 1,2,3 or --ids-file PATH|s3://bucket/key.csv",
     ),
     (
         ["--mode", "targeted", "--ids", "1,2;DROP TABLE raw"],
-        "--ids: '2;DROP TABLE raw' is not a safe id; "
+        "--ids: '2;DROP TABLE raw' is not a valid id; "
         "accepted: 1-64 letters, digits or _ . : -, starting with a letter or digit",
     ),
     (
@@ -365,15 +431,19 @@ BAD_REQUESTS = [
     ),
     (
         ["--mode", "targeted", "--ids-file", "{tmp}/ids.csv", "--id-column", "account"],
-        "--ids-file: {tmp}/ids.csv has no 'account' column (header: customer_id, email); "
-        "accepted: a CSV with a header row (column 'id', or its only column) or one id a line",
+        "--ids-file: {tmp}/ids.csv row 1 has 2 columns but the first line is not a header with an "
+        f"'account' column; accepted: {IDS_FILE_ACCEPTED} (name the column with --id-column)",
+    ),
+    (
+        ["--mode", "targeted", "--ids-file", "{tmp}/ids.csv", "--id-column", "customer id"],
+        "--id-column: 'customer id' is not a column name; accepted: a CSV header cell, e.g. id",
     ),
     (
         ["--mode", "targeted", "--ids", "1", "--id-column", "account"],
         "--id-column: is only valid with --ids-file; accepted: --ids-file FILE --id-column NAME",
     ),
     (
-        ["--mode", "targeted", "--ids", "1", "--request-id", "fix 1842"],
+        ["--mode", "targeted", "--ids", "1", "--dry-run", "--request-id", "fix 1842"],
         "--request-id: 'fix 1842' is not a valid request id; "
         "accepted: 1-128 letters, digits or _ . : -, starting with a letter or digit",
     ),
@@ -381,6 +451,11 @@ BAD_REQUESTS = [
         ["--mode", "targeted", "--ids", "1", "--source", "http://127.0.0.1:8765"],
         "--source: is a deployment setting on Glue (non-overridable job argument); "
         "accepted: no --source with --target glue; it is set where the jobs are deployed",
+    ),
+    (
+        ["--mode", "targeted", "--ids", "1", "--warehouse", "s3://elsewhere/lake"],
+        "--warehouse: is a deployment setting on Glue (non-overridable job argument); "
+        "accepted: no --warehouse with --target glue; it is set where the jobs are deployed",
     ),
     (
         ["--mode", "targeted", "--ids", "1", "--wait", "--poll-seconds", "-5"],
@@ -394,6 +469,10 @@ BAD_REQUESTS = [
         ["--mode", "full"],
         "--yes: a full backfill on AWS Glue needs confirmation and there is no terminal to ask; "
         "accepted: --yes to start it without a prompt",
+    ),
+    (
+        ["--entity", "orders", "--mode", "targeted", "--ids", "1"],
+        "--entity: 'orders' is not a pipeline of the deployment ({config}); accepted: customers",
     ),
 ]
 
@@ -412,23 +491,173 @@ def test_an_invalid_request_exits_2_naming_the_flag_and_starts_nothing(
     assert aws.glue_replay(*argv) == 2
 
     captured = capsys.readouterr()
-    assert (
-        captured.err == f"glue-replay: invalid request: {message.replace('{tmp}', str(tmp_path))}\n"
-    )
+    expected = message.replace("{tmp}", str(tmp_path)).replace("{config}", aws.config)
+    assert captured.err == f"glue-replay: invalid request: {expected}\n"
     assert captured.out == ""
     aws.assert_nothing_started()
 
 
-def test_a_deployment_without_a_workflow_is_a_configuration_error(
-    aws: Deployment, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_a_deployment_without_pipelines_is_a_configuration_error(
+    aws: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["--mode", "targeted", "--ids", "1", "--target", "glue"]) == 2
     assert capsys.readouterr().err == (
-        "glue-replay: configuration: workflow_name is not configured (no --config, no "
-        "$GLUE_REPLAY_* variables); set 'workflow_name' in --config FILE / $GLUE_REPLAY_CONFIG "
-        "or $GLUE_REPLAY_WORKFLOW\n"
+        "glue-replay: configuration: pipelines is not configured (no --config, no "
+        "$GLUE_REPLAY_CONFIG, no $GLUE_REPLAY_* variables); set 'pipelines' in --config FILE / "
+        "$GLUE_REPLAY_CONFIG or $GLUE_REPLAY_PIPELINES\n"
     )
     aws.assert_nothing_started()
+
+
+# -- several pipelines: every request names its entity, and is validated with its id rule ---------
+
+
+def test_without_entity_a_deployment_of_two_pipelines_refuses_to_pick_one(
+    two: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert two.glue_replay("--mode", "targeted", "--ids", "1") == 2
+
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        f"glue-replay: invalid request: --entity: is required: the deployment ({two.config}) "
+        "has 2 pipelines; accepted: --entity customers | orders\n",
+    )
+    two.assert_nothing_started()
+
+
+def test_an_unknown_entity_is_refused_listing_the_known_ones(
+    two: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert two.glue_replay("--entity", "invoices", "--mode", "full", "--yes") == 2
+
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        f"glue-replay: invalid request: --entity: 'invoices' is not a pipeline of the deployment "
+        f"({two.config}); accepted: customers, orders\n",
+    )
+    two.assert_nothing_started()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--ids", "ORD-1,12"],
+            "--ids: '12' is not a valid id; accepted: ORD- and 1 to 12 digits, e.g. ORD-1042",
+        ),
+        (
+            ["--ids-file", "{tmp}/orders.txt"],
+            "--ids-file: {tmp}/orders.txt row 2: 'C-7' is not a valid id; "
+            "accepted: ORD- and 1 to 12 digits, e.g. ORD-1042",
+        ),
+    ],
+)
+def test_ids_are_checked_with_the_entitys_own_rule_and_help(
+    two: Deployment,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    (tmp_path / "orders.txt").write_text("ORD-1\nC-7\n")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+
+    assert two.glue_replay("--entity", "orders", "--mode", "targeted", *argv) == 2
+    # The same ids are valid customer ids: the rule is the entity's, not a default.
+    assert two.glue_replay("--entity", "customers", "--mode", "targeted", *argv) == 0
+
+    captured = capsys.readouterr()
+    assert (
+        captured.err == f"glue-replay: invalid request: {message.replace('{tmp}', str(tmp_path))}\n"
+    )
+    assert two.workflow_runs(ORDERS.workflow_name) == []
+    assert len(two.workflow_runs(CUSTOMERS.workflow_name)) == 1
+
+
+def test_a_replay_of_one_entity_starts_its_own_workflow_and_waits_only_for_its_own_runs(
+    two: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The customers pipeline is busy: that holds none of the orders pipeline's jobs.
+    customers_bau = two.glue.start_workflow_run(Name=CUSTOMERS.bau_workflow_name)["RunId"]
+
+    code = two.glue_replay(
+        "--entity", "orders", "--mode", "targeted", "--ids", "ORD-1042, ORD-7",
+        "--request-id", "orders-fix-1",
+    )  # fmt: skip
+
+    assert code == 0
+    [run] = two.workflow_runs(ORDERS.workflow_name)
+    assert run["WorkflowRunProperties"] == {
+        "replay_mode": "targeted",
+        "ids": "ORD-1042,ORD-7",
+        "request_id": "orders-fix-1",
+        "requested_by": CALLER,
+    }
+    assert capsys.readouterr().out.splitlines() == [
+        "request orders-fix-1 for orders: targeted (2 ids)",
+        "started on AWS Glue:",
+        f"  workflow {ORDERS.workflow_name} run {run['WorkflowRunId']}",
+        f"    jobs: {ORDERS.ingest_job} -> {ORDERS.normalize_job} (normalize after ingest)",
+        "follow it: glue-replay status orders-fix-1 --entity orders",
+    ]
+    assert two.workflow_runs(CUSTOMERS.workflow_name) == []
+    assert [r["WorkflowRunId"] for r in two.workflow_runs(CUSTOMERS.bau_workflow_name)] == [
+        customers_bau
+    ]
+
+    # The orders pipeline's own BAU run, though, makes an orders request wait.
+    orders_bau = two.glue.start_workflow_run(Name=ORDERS.bau_workflow_name)["RunId"]
+    assert two.glue_replay("--entity", "orders", "--mode", "targeted", "--ids", "ORD-8") == 3
+    assert capsys.readouterr().err.startswith(
+        f"glue-replay: workflow {ORDERS.bau_workflow_name} is busy with run {orders_bau} "
+    )
+    assert len(two.workflow_runs(ORDERS.workflow_name)) == 1
+
+
+def test_status_looks_at_every_pipeline_or_at_one_entity(
+    two: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        two.glue_replay(
+            "--entity", "orders", "--mode", "targeted", "--ids", "ORD-1", "--stage", "ingest",
+            "--request-id", "fix-o1",
+        )
+        == 0
+    )  # fmt: skip
+    capsys.readouterr()
+    [job_run] = two.job_runs(ORDERS.ingest_job)
+    ledger = f"ledger: no runs table at {two.tmp / 'warehouse' / 'runs'}"
+
+    assert main(["status", "fix-o1", "--config", two.config]) == 0
+    assert main(["status", "fix-o1", "--entity", "orders", "--config", two.config]) == 0
+    assert main(["status", "fix-o1", "--entity", "customers", "--config", two.config]) == 1
+    assert main(["status", "fix-o1", "--entity", "invoices", "--config", two.config]) == 2
+
+    captured = capsys.readouterr()
+    lines = [
+        re.sub(r" started \S+ \S+, \d+s$", " started", line) for line in captured.out.splitlines()
+    ]
+    assert lines == [
+        "request fix-o1",
+        ledger,
+        "glue:",
+        f"  job {ORDERS.ingest_job} run {job_run['Id']} SUCCEEDED started",
+        "request fix-o1 (entity orders)",
+        ledger,
+        "glue:",
+        f"  job {ORDERS.ingest_job} run {job_run['Id']} SUCCEEDED started",
+        "request fix-o1 (entity customers)",
+        ledger,
+        f"glue: no recent run of {WORKFLOW}, {INGEST}, {NORMALIZE} carries request fix-o1 "
+        "(the latest 100 runs of each were searched)",
+    ]
+    assert captured.err.splitlines() == [
+        "glue-replay: request fix-o1 is unknown to the ledger and to Glue",
+        f"glue-replay: invalid request: --entity: 'invoices' is not a pipeline of the deployment "
+        f"({two.config}); accepted: customers, orders",
+    ]
 
 
 class _Terminal(io.StringIO):
@@ -453,8 +682,8 @@ def test_a_full_backfill_on_a_terminal_asks_first(
 
     err = capsys.readouterr().err
     question = (
-        f"Start a FULL backfill of workflow {WORKFLOW} ({INGEST} -> {NORMALIZE}) on AWS Glue? "
-        "[y/N] "
+        f"Start a FULL backfill of customers: workflow {WORKFLOW} ({INGEST} -> {NORMALIZE}) "
+        "on AWS Glue? [y/N] "
     )
     assert err == question + ("" if started else "glue-replay: not confirmed; nothing started\n")
     assert len(aws.workflow_runs()) == started
@@ -519,8 +748,12 @@ def test_wait_exits_1_when_the_job_fails(
 
 def test_follow_a_workflow_run_to_its_end(aws: Deployment) -> None:
     config = load_config(aws.config)
-    args = glue_start.validate({"replay_mode": "targeted", "ids": "1", "request_id": "wf-1"})
-    started = glue_start.start_replay(aws.glue, aws.s3, config, args, "all")
+    pipeline = config.pipeline("customers")
+    args = glue_start.validate(
+        {"replay_mode": "targeted", "ids": "1", "request_id": "wf-1"}, ids=pipeline.ids
+    )
+    target = glue_start.GlueTarget.of(pipeline, "all")
+    started = glue_start.start_replay(aws.glue, aws.s3, config, target, args)
     said: list[str] = []
     workflow_run = glue_backends[ACCOUNT][REGION].workflows[WORKFLOW].runs[started.workflow_run_id]
 
@@ -586,60 +819,153 @@ def test_status_of_an_unknown_request_exits_1(
 
 # -- configuration -----------------------------------------------------------------------------
 
+ORDERS_ENTRY = {
+    "ingest_job": "orders-in",
+    "normalize_job": "orders-norm",
+    "workflow_name": "orders-wf",
+    "bau_workflow_name": None,
+    "id_pattern": "ORD-[0-9]{1,12}",
+    "id_help": "ORD- and 1 to 12 digits",
+}
 
-def test_the_config_file_is_overridden_by_the_environment(tmp_path: Path) -> None:
+
+def test_the_config_file_is_terraforms_cli_config_and_the_environment_overrides_it(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "config.json"
     path.write_text(
         json.dumps(
             {
-                "workflow_name": "wf",
-                "bau_workflow_name": None,
-                "ingest_job": "in",
-                "normalize_job": "norm",
-                "uploads_uri": "s3://up/ids/",
-                "warehouse": "s3://lake/wh",
                 "region": "eu-west-1",
+                "warehouse": "s3://lake/wh",
+                "uploads_uri": "s3://uploads/ids/",
+                "uploads_kms_key": None,
+                "pipelines": {"orders": ORDERS_ENTRY},
                 "publish_job": "from a newer Terraform",
             }
         )
     )
     environ = {
         "GLUE_REPLAY_CONFIG": str(path),
-        "GLUE_REPLAY_NORMALIZE_JOB": "norm-v2",
-        "GLUE_REPLAY_BAU_WORKFLOW": "bau",
+        "GLUE_REPLAY_WAREHOUSE": "s3://lake/wh-v2",
+        "GLUE_REPLAY_UPLOADS_KMS_KEY": "alias/uploads",
     }
 
     config = load_config(None, environ)
 
-    assert config == DeploymentConfig(
-        workflow_name="wf",
-        bau_workflow_name="bau",
-        ingest_job="in",
-        normalize_job="norm-v2",
-        uploads_uri="s3://up/ids/",
-        warehouse="s3://lake/wh",
-        region="eu-west-1",
-        origin=f"{path}, $GLUE_REPLAY_BAU_WORKFLOW, $GLUE_REPLAY_NORMALIZE_JOB",
+    orders = PipelineConfig(
+        entity="orders",
+        ingest_job="orders-in",
+        normalize_job="orders-norm",
+        workflow_name="orders-wf",
+        bau_workflow_name=None,
+        id_pattern="ORD-[0-9]{1,12}",
+        id_help="ORD- and 1 to 12 digits",
     )
-    assert config.uploads_location == ("up", "ids")
+    assert config == DeploymentConfig(
+        region="eu-west-1",
+        warehouse="s3://lake/wh-v2",
+        uploads_uri="s3://uploads/ids/",
+        uploads_kms_key="alias/uploads",
+        pipelines={"orders": orders},
+        origin=f"{path}, $GLUE_REPLAY_WAREHOUSE, $GLUE_REPLAY_UPLOADS_KMS_KEY",
+    )
+    assert config.uploads_location == ("uploads", "ids")
+    assert config.pipeline(None) == orders
+    assert orders.workflows == ("orders-wf",)
+
+
+def test_the_lambdas_configuration_is_its_environment_alone() -> None:
+    environ = {
+        "GLUE_REPLAY_PIPELINES": json.dumps({"orders": ORDERS_ENTRY}),
+        "GLUE_REPLAY_UPLOADS_URI": "s3://uploads",
+        "GLUE_REPLAY_REGION": "us-east-2",
+    }
+
+    config = load_config(None, environ)
+
+    assert (config.region, config.warehouse, config.uploads_uri, config.uploads_kms_key) == (
+        "us-east-2",
+        None,
+        "s3://uploads",
+        None,
+    )
+    assert list(config.pipelines) == ["orders"]
+    assert config.pipelines["orders"].ids == IdRule("ORD-[0-9]{1,12}", "ORD- and 1 to 12 digits")
+    assert config.uploads_location == ("uploads", "")
+    assert config.origin == "$GLUE_REPLAY_REGION, $GLUE_REPLAY_UPLOADS_URI, $GLUE_REPLAY_PIPELINES"
 
 
 @pytest.mark.parametrize(
-    ("content", "message"),
+    ("document", "message"),
     [
-        ("{not json", "is not JSON"),
-        ("[1, 2]", "is not a JSON object"),
-        ('{"region": 7}', "region in {path} is int; accepted: a string or null"),
+        (
+            "{not json",
+            "the configuration {path} is not JSON (Expecting property name enclosed in double "
+            "quotes: line 1 column 2 (char 1)); accepted: the object Terraform outputs as "
+            "cli_config",
+        ),
+        (
+            "[1, 2]",
+            "the configuration {path} is a JSON array, not an object; "
+            "accepted: the object Terraform outputs as cli_config",
+        ),
+        ({"region": 7}, "region in {path} is a JSON number; accepted: a string or null"),
+        (
+            {"pipelines": ["orders"]},
+            "pipelines in {path} is a JSON array; accepted: an object of entity name -> "
+            "{ingest_job, normalize_job, workflow_name, bau_workflow_name, id_pattern, id_help}",
+        ),
+        (
+            {"pipelines": {"orders": "orders-wf"}},
+            "pipelines.orders in {path} is a JSON string; accepted: an object with ingest_job, "
+            "normalize_job, workflow_name, bau_workflow_name, id_pattern, id_help",
+        ),
+        (
+            {"pipelines": {"orders": {k: v for k, v in ORDERS_ENTRY.items() if k != "id_help"}}},
+            "pipelines.orders.id_help is missing in {path}; accepted: a non-empty string",
+        ),
+        (
+            {"pipelines": {"orders": {**ORDERS_ENTRY, "bau_workflow_name": 3}}},
+            "pipelines.orders.bau_workflow_name in {path} is a JSON number; "
+            "accepted: a non-empty string or null",
+        ),
+        (
+            {"pipelines": {"orders": {**ORDERS_ENTRY, "workflow_name": None}}},
+            "pipelines.orders.workflow_name in {path} is a JSON null; accepted: a non-empty string",
+        ),
+        (
+            {"pipelines": {"orders": {**ORDERS_ENTRY, "ingest_job": " "}}},
+            "pipelines.orders.ingest_job in {path} is empty; accepted: a non-empty string",
+        ),
+        (
+            {"pipelines": {"orders": {**ORDERS_ENTRY, "id_pattern": "ORD-[0-9"}}},
+            "pipelines.orders.id_pattern in {path} is not a regular expression (unterminated "
+            "character set at position 4): 'ORD-[0-9'; accepted: a Python regex that a whole id "
+            "must match",
+        ),
     ],
 )
-def test_a_broken_config_file_is_refused_with_the_reason(
-    tmp_path: Path, content: str, message: str
+def test_a_broken_config_file_is_refused_naming_the_key_and_what_is_accepted(
+    tmp_path: Path, document: Any, message: str
 ) -> None:
     path = tmp_path / "config.json"
-    path.write_text(content)
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
 
-    with pytest.raises(DeploymentConfigError, match=re.escape(message.format(path=path))):
+    with pytest.raises(DeploymentConfigError) as refused:
         load_config(str(path), {})
+
+    assert str(refused.value) == message.replace("{path}", str(path))
+
+
+def test_a_broken_pipelines_variable_is_refused_naming_it() -> None:
+    with pytest.raises(DeploymentConfigError) as refused:
+        load_config(None, {"GLUE_REPLAY_PIPELINES": '{"orders": {"ingest_job": "in"}}'})
+
+    assert str(refused.value) == (
+        "pipelines.orders.normalize_job is missing in $GLUE_REPLAY_PIPELINES; "
+        "accepted: a non-empty string"
+    )
 
 
 # -- the operator commands start no JVM ----------------------------------------------------------
@@ -689,27 +1015,24 @@ def test_a_local_replay_runs_both_stages_and_status_reads_its_ledger(
     # The suite's one JVM: the CLI builds its session through this function.
     monkeypatch.setattr("glue_replay.runtime.build_spark_session", lambda *_, **__: spark)
     warehouse = str(tmp_path / "warehouse")
+    export = tmp_path / "export.csv"
+    export.write_text("email,customer_id\na@x.io,1\nb@x.io,2\nc@x.io,999\nd@x.io,1\n")
 
     with SampleApiServer(records=60) as api:
         code = main(
             [
-                "--mode",
-                "targeted",
-                "--ids",
-                "1,2,999",
-                "--warehouse",
-                warehouse,
-                "--source",
-                api.url,
+                "--entity", "customers", "--mode", "targeted",
+                "--ids-file", str(export), "--id-column", "customer_id",
+                "--warehouse", warehouse, "--source", api.url,
             ]
-        )
+        )  # fmt: skip
 
     assert code == 0
     out = capsys.readouterr().out
     request_id = request_id_of(out)
     assert REQUEST_ID.fullmatch(request_id)
     assert out.splitlines()[:2] == [
-        f"request {request_id}: targeted (3 ids)",
+        f"request {request_id} for customers: targeted (3 ids from {export})",
         f"running ingest -> normalize on local Spark, warehouse {warehouse}",
     ]
     outbox = spark.read.format("delta").load(f"{warehouse}/outbox")
@@ -743,6 +1066,23 @@ def test_a_local_replay_runs_both_stages_and_status_reads_its_ledger(
     assert len(lines) == 4
 
 
+def test_a_local_replay_of_an_entity_that_is_not_installed_lists_the_installed_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warehouse = tmp_path / "warehouse"
+
+    code = main(["--entity", "invoices", "--mode", "full", "--warehouse", str(warehouse)])
+
+    assert code == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        "glue-replay: invalid request: --entity: 'invoices' is not a pipeline of this "
+        "installation (entry points glue_replay.pipelines); accepted: customers\n",
+    )
+    assert not warehouse.exists()
+
+
 def test_the_replay_arguments_are_what_the_jobs_read() -> None:
     args = JobArguments(
         request=ReplayRequest(
@@ -758,5 +1098,5 @@ def test_the_replay_arguments_are_what_the_jobs_read() -> None:
         "dry_run": "true",
         "requested_by": "jane",
     }
-    assert set(properties) <= set(REPLAY_ARGUMENTS)
+    assert set(properties) <= set(REPLAY_FIELDS)
     assert glue_start.as_job_arguments(properties)["--replay_mode"] == "since"

@@ -29,8 +29,8 @@ from glue_replay.tables.schemas import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-NORMALIZE = "glue_jobs/normalize.py"
-INGEST = "glue_jobs/ingest_rest_api.py"
+NORMALIZE = "glue_jobs/normalize_customers.py"
+INGEST = "glue_jobs/ingest_customers.py"
 GLUE_ARGS = (
     "--JOB_NAME",
     "x",
@@ -58,6 +58,10 @@ class Case:
 
 
 CASES = [
+    # Near misses of our arguments: refused, never a silent BAU run (more in test_arguments.py).
+    Case("hyphenated-replay-mode", ("--replay-mode", "full"), "--replay_mode", glue=True),
+    Case("abbreviated-replay-mode", ("--replay", "full"), "--replay_mode", INGEST, glue=True),
+    Case("dryrun", ("--replay_mode", "full", "--dryrun", "true"), "--dry_run", glue=True),
     Case("unknown-mode", ("--replay_mode", "sometimes"), "--replay_mode", glue=True),
     Case("unknown-mode-ingest", ("--replay_mode", "fulll"), "--replay_mode", INGEST, glue=True),
     Case("glue-mode-full", ("--mode", "full"), "--replay_mode", glue=True),

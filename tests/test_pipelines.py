@@ -18,12 +18,13 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from glue_replay.jobs import ingest_rest_api_main, normalize_main
+from glue_replay import run_ingest_job, run_normalize_job
 from glue_replay.pipelines import normalize as normalize_module
-from glue_replay.sample_api import SampleApiServer
 from glue_replay.tables import RunsLedger, Warehouse
 from glue_replay.tables.delta import table_exists, table_version
-from glue_replay.transforms.customers import CUSTOMER_SCHEMA
+from glue_replay_devtools.sample_api import SampleApiServer
+from glue_replay_examples.customers import PIPELINE
+from glue_replay_examples.customers.transforms import CUSTOMER_SCHEMA
 from sample_data import ALL_IDS, NOW
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,12 +60,12 @@ class Jobs:
         self.common = ["--warehouse", warehouse, "--source_url", api.url]
 
     def ingest(self, *arguments: str) -> int:
-        argv = ["glue_jobs/ingest_rest_api.py", *arguments, *self.common]
-        return ingest_rest_api_main(argv, spark=self.spark, clock=self.clock)
+        argv = ["glue_jobs/ingest_customers.py", *arguments, *self.common]
+        return run_ingest_job(argv, PIPELINE, spark=self.spark, clock=self.clock)
 
     def normalize(self, *arguments: str) -> int:
-        argv = ["glue_jobs/normalize.py", *arguments, *self.common]
-        return normalize_main(argv, spark=self.spark, clock=self.clock)
+        argv = ["glue_jobs/normalize_customers.py", *arguments, *self.common]
+        return run_normalize_job(argv, PIPELINE, spark=self.spark, clock=self.clock)
 
     def both(self, *arguments: str) -> None:
         """Ingest then normalize one minute later, as the workflow cascade does."""
@@ -304,9 +305,11 @@ def test_targeted_replay_from_a_csv_reports_missing_ids(
 ) -> None:
     jobs.both("--replay_mode", "full", "--request_id", "full-1")
     ids_file = tmp_path / "ids.csv"
+    # A one-column export whose header is not "id": named with --id_column, never guessed.
     ids_file.write_text("customer_id\r\n2\r\n999\r\n1\r\n2\r\n")
     clock.advance(hours=1)
-    jobs.both("--replay_mode", "targeted", "--ids_file", str(ids_file), "--request_id", "t-1")
+    targeted = ["--replay_mode", "targeted", "--ids_file", str(ids_file)]
+    jobs.both(*targeted, "--id_column", "customer_id", "--request_id", "t-1")
 
     assert_events(spark, tables, "t-1", event_rows(["1", "2"], "updated", "targeted"))
     assert ledger(spark, tables, "t-1").select(
@@ -449,13 +452,13 @@ def test_jobs_run_with_the_argv_glue_produces(warehouse: str, api: SampleApiServ
     ]  # fmt: skip
     ours = ["--replay_mode", "targeted", "--ids", "1,2,3", "--warehouse", warehouse]
     ingest = subprocess.run(
-        ["scripts/spark-submit", "glue_jobs/ingest_rest_api.py", *glue, *ours,
+        ["scripts/spark-submit", "glue_jobs/ingest_customers.py", *glue, *ours,
          "--source_url", api.url],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert ingest.returncode == 0, ingest.stderr[-2000:]
     normalize = subprocess.run(
-        [sys.executable, "glue_jobs/normalize.py", *glue, *ours],
+        [sys.executable, "glue_jobs/normalize_customers.py", *glue, *ours],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert normalize.returncode == 0, normalize.stderr[-2000:]

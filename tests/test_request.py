@@ -16,19 +16,28 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from glue_replay.errors import GlueReplayError, InvalidRequestError
+from glue_replay.arguments import fields_from_argv, job_fields, parse_job_arguments
+from glue_replay.errors import GlueReplayError, InvalidRequestError, job_spelling, render
 from glue_replay.request import (
-    DEFAULT_ID_PATTERN_HELP,
-    JOB_ARGUMENTS,
+    DEFAULT_IDS,
+    GLUE_CONTEXT_FIELDS,
+    IDS_FILE_ACCEPTED,
+    IdRule,
     JobArguments,
     ReplayMode,
     ReplayRequest,
     ids_from_text,
-    load_ids_file,
     parse_ids,
-    parse_job_arguments,
-    resolve_options,
+    read_ids_file,
 )
+
+DEFAULT_ID_PATTERN_HELP = DEFAULT_IDS.help
+JOB_ARGUMENTS = (*job_fields(), *GLUE_CONTEXT_FIELDS)
+
+
+def resolve_options(argv: list[str], names: tuple[str, ...]) -> dict[str, str]:
+    return fields_from_argv(argv, names)
+
 
 TODAY = date(2026, 11, 27)
 #: What Glue itself puts in sys.argv around the job's own arguments.
@@ -44,13 +53,12 @@ GLUE_ARGS = (
     "--enable-metrics",
     "true",
 )
-IDS_FILE_ACCEPTED = "a CSV with a header row (column 'id', or its only column) or one id a line"
 
 
 def parse(*args: str, **kwargs: object) -> JobArguments:
     """``parse_job_arguments`` as a job sees it, on a fixed day, run by ``tester``."""
     return parse_job_arguments(
-        ["glue_jobs/normalize.py", *args],
+        ["glue_jobs/normalize_customers.py", *args],
         today=TODAY,
         environ={"USER": "tester"},
         **kwargs,  # type: ignore[arg-type]
@@ -71,7 +79,12 @@ def job(request: ReplayRequest, **overrides: str) -> JobArguments:
 
 
 def refusal(error: pytest.ExceptionInfo[InvalidRequestError]) -> tuple[str, str, str]:
-    return error.value.argument, error.value.problem, error.value.accepted
+    exc = error.value
+    return (
+        job_spelling(exc.field),
+        render(exc.problem, job_spelling),
+        render(exc.accepted, job_spelling),
+    )
 
 
 # -- resolve_options: getResolvedOptions semantics ---------------------------------------------
@@ -258,7 +271,7 @@ def test_unsafe_ids_are_refused_by_name(unsafe: str) -> None:
     with pytest.raises(InvalidRequestError) as error:
         parse("--replay_mode", "targeted", "--ids", f"1,{unsafe}")
 
-    assert refusal(error) == ("--ids", f"{unsafe!r} is not a safe id", DEFAULT_ID_PATTERN_HELP)
+    assert refusal(error) == ("--ids", f"{unsafe!r} is not a valid id", DEFAULT_ID_PATTERN_HELP)
 
 
 # -- request id ----------------------------------------------------------------------------------
@@ -460,11 +473,16 @@ def test_window_as_utc_instants() -> None:
             id="csv-id-among-columns",
         ),
         pytest.param(
-            b'"Name","ID"\n"Lee, Ann","42"\n"Bob","7"\n',
+            b'"Name","id"\n"Lee, Ann","42"\n"Bob","7"\n',
             ("42", "7"),
-            id="quoted-csv-header-any-case",
+            id="quoted-csv-header",
         ),
-        pytest.param(b"customer_id\n101\n102\n", ("101", "102"), id="one-column-named-header"),
+        # Never guessed to be a header: a first line that is not exactly "id" is an id.
+        pytest.param(
+            b"customer_id\n101\n102\n",
+            ("customer_id", "101", "102"),
+            id="a-first-line-other-than-id-is-an-id",
+        ),
         pytest.param(b"id\n101\n102", ("101", "102"), id="id-header-no-final-newline"),
         pytest.param(b"C-1\nC-2\n", ("C-1", "C-2"), id="plain-list"),
         pytest.param(b"7\n3\n", ("7", "3"), id="plain-numeric-list"),
@@ -498,7 +516,7 @@ def test_ids_file_bad_id_names_the_file_row(tmp_path: Path) -> None:
 
     assert refusal(error) == (
         "--ids_file",
-        f"{path} row 5: 'x;DROP TABLE customers' is not a safe id",
+        f"{path} row 5: 'x;DROP TABLE customers' is not a valid id",
         DEFAULT_ID_PATTERN_HELP,
     )
 
@@ -533,6 +551,8 @@ def test_ids_file_without_usable_ids_is_refused(
         parse("--replay_mode", "targeted", "--ids_file", str(path))
 
     accepted = "a UTF-8 CSV or text file" if "UTF-8" in problem else IDS_FILE_ACCEPTED
+    if "column" in problem:
+        accepted += " (name the column with --id_column)"
     assert refusal(error) == ("--ids_file", problem.format(path=path), accepted)
 
 
@@ -553,9 +573,9 @@ def test_ids_file_helpers_share_the_format(tmp_path: Path) -> None:
     path = tmp_path / "ids.csv"
     path.write_text("customer_id,name\nC-1,Ann\nC-2,Bob\n")
 
-    assert load_ids_file(str(path), id_column="customer_id") == ("C-1", "C-2")
+    assert read_ids_file(str(path), id_column="customer_id") == ("C-1", "C-2")
     assert ids_from_text("id,name\n9,Ann\n8,Bob\n9,Ann\n") == ("9", "8")
-    assert ids_from_text("11\n12\n", id_pattern=r"\d+") == ("11", "12")
+    assert ids_from_text("11\n12\n", ids=IdRule(r"\d+", "digits")) == ("11", "12")
 
 
 def test_s3_ids_file_is_read_through_the_hook() -> None:
@@ -621,7 +641,15 @@ def test_s3_ids_file_through_boto3() -> None:
         )
         uri = "s3://replay-requests/2026/11/27/ids.csv"
 
-        parsed = parse(*GLUE_ARGS, "--replay_mode", "targeted", "--ids_file", uri)
+        parsed = parse(
+            *GLUE_ARGS,
+            "--replay_mode",
+            "targeted",
+            "--ids_file",
+            uri,
+            "--id_column",
+            "customer_id",
+        )
 
         assert parsed == job(
             ReplayRequest(
@@ -818,8 +846,8 @@ def test_invalid_request_error_pickles() -> None:
 
     assert type(copy) is InvalidRequestError
     assert isinstance(copy, GlueReplayError)
-    assert (copy.argument, copy.problem, copy.accepted) == (
-        "--date",
+    assert (copy.field, copy.problem, copy.accepted) == (
+        "date",
         "'2026-13-01' is not a calendar date",
         "a UTC date YYYY-MM-DD, e.g. 2026-01-31",
     )
@@ -847,4 +875,4 @@ def test_the_source_token_secret_is_a_name_or_arn(secret: str) -> None:
 def test_a_source_token_secret_that_looks_like_a_token_is_refused() -> None:
     with pytest.raises(InvalidRequestError) as raised:
         parse_job_arguments(["ingest.py", "--source_token_secret", "Bearer abc def"], today=TODAY)
-    assert raised.value.argument == "--source_token_secret"
+    assert raised.value.field == "source_token_secret"

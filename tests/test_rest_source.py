@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from glue_replay.errors import SourceError
-from glue_replay.sample_api import SampleApiServer
-from glue_replay.sources.base import SourceQuery, SourceRecord
-from glue_replay.sources.rest import RestApiSource
+from glue_replay.sources.base import SourceRecord
+from glue_replay.sources.rest import RestApiSource, SourceQuery
+from glue_replay_devtools.sample_api import SampleApiServer
 from sample_data import ALL_IDS, NOW, RECORD_1, RECORDS
 
 TOKEN = "s3cret-token"
@@ -106,7 +106,7 @@ def read_ids(source: RestApiSource, query: SourceQuery) -> list[str | None]:
 
 
 def test_full_read_yields_every_record_unchanged(api: SampleApiServer) -> None:
-    records = list(RestApiSource(api.url, page_size=7).read(SourceQuery()))
+    records = list(RestApiSource(api.url, path="customers", page_size=7).read(SourceQuery()))
 
     assert [r.id for r in records] == ALL_IDS
     assert records[0].updated_at == "2025-03-03T00:07:13Z"
@@ -121,12 +121,15 @@ def test_progress_is_logged_every_ten_pages(
     api: SampleApiServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="glue_replay.sources.rest")
-    assert len(list(RestApiSource(api.url, page_size=5).read(SourceQuery()))) == RECORDS
-    assert caplog.messages == [f"{api.url}: read 10 pages, 50 records so far"]
+    assert (
+        len(list(RestApiSource(api.url, path="customers", page_size=5).read(SourceQuery())))
+        == RECORDS
+    )
+    assert caplog.messages == [f"{api.url}/customers: read 10 pages, 50 records so far"]
 
 
 def test_updated_since_is_inclusive_and_before_exclusive(api: SampleApiServer) -> None:
-    source = RestApiSource(api.url)
+    source = RestApiSource(api.url, path="customers")
     # Record 23 was updated at exactly 2026-01-16T04:31:03Z; the query is in another zone.
     at_23 = datetime(2026, 1, 16, 6, 31, 3, tzinfo=timezone(timedelta(hours=2)))
     since = SourceQuery(updated_since=at_23)
@@ -138,20 +141,20 @@ def test_updated_since_is_inclusive_and_before_exclusive(api: SampleApiServer) -
 def test_millisecond_boundaries_are_sent_exactly(api: SampleApiServer) -> None:
     # Record 49 was updated at 2026-03-19T07:42:46.350Z.
     at_49 = datetime(2026, 3, 19, 7, 42, 46, 350000, tzinfo=UTC)
-    source = RestApiSource(api.url)
+    source = RestApiSource(api.url, path="customers")
     assert read_ids(source, SourceQuery(updated_since=at_49)) == ["18", "37", "49"]
     after_49 = SourceQuery(updated_since=at_49 + timedelta(milliseconds=1))
     assert read_ids(source, after_49) == ["18", "37"]
 
 
 def test_naive_times_are_refused() -> None:
-    source = RestApiSource("http://127.0.0.1:1")
+    source = RestApiSource("http://127.0.0.1:1", path="customers")
     with pytest.raises(SourceError, match="updated_since: 2026-01-01T00:00:00 is naive"):
         list(source.read(SourceQuery(updated_since=datetime(2026, 1, 1))))
 
 
 def test_ids_are_read_in_batches_and_unknown_ids_are_absent(api: SampleApiServer) -> None:
-    source = RestApiSource(api.url, id_batch_size=3)
+    source = RestApiSource(api.url, path="customers", id_batch_size=3)
     ids = ("3", "17", "999", "20", "abc", "5", "1000", "42")
     # Batches (3, 17, 999), (20, abc, 5), (1000, 42); the API orders each batch by id.
     assert read_ids(source, SourceQuery(ids=ids)) == ["3", "17", "5", "20", "42"]
@@ -160,34 +163,38 @@ def test_ids_are_read_in_batches_and_unknown_ids_are_absent(api: SampleApiServer
 def test_more_ids_than_the_api_takes_at_once(api: SampleApiServer) -> None:
     # The sample API refuses more than 200 ids a request; batches of 100 keep under that.
     ids = tuple(str(n) for n in range(1, 251))
-    assert read_ids(RestApiSource(api.url), SourceQuery(ids=ids)) == ALL_IDS
+    assert read_ids(RestApiSource(api.url, path="customers"), SourceQuery(ids=ids)) == ALL_IDS
 
 
 def test_ids_batches_are_paged(api: SampleApiServer) -> None:
-    source = RestApiSource(api.url, page_size=2, id_batch_size=5)
+    source = RestApiSource(api.url, path="customers", page_size=2, id_batch_size=5)
     ids = ("9", "8", "7", "6", "5", "4", "3")
     assert read_ids(source, SourceQuery(ids=ids)) == ["5", "6", "7", "8", "9", "3", "4"]
 
 
 def test_ids_and_time_filters_combine(api: SampleApiServer) -> None:
     query = SourceQuery(ids=("42", "3", "17"), updated_since=datetime(2025, 12, 1, tzinfo=UTC))
-    assert read_ids(RestApiSource(api.url), query) == ["17", "42"]
+    assert read_ids(RestApiSource(api.url, path="customers"), query) == ["17", "42"]
 
 
 def test_a_repeated_id_is_read_once(api: SampleApiServer) -> None:
-    source = RestApiSource(api.url, id_batch_size=1)
+    source = RestApiSource(api.url, path="customers", id_batch_size=1)
     assert read_ids(source, SourceQuery(ids=("5", "6", "5"))) == ["5", "6"]
 
 
 def test_no_ids_reads_nothing(scripted: Scripted) -> None:
-    assert read_ids(RestApiSource(scripted.url), SourceQuery(ids=())) == []
+    assert read_ids(RestApiSource(scripted.url, path="customers"), SourceQuery(ids=())) == []
     assert scripted.requests == []
 
 
 @pytest.mark.parametrize("bad_id", ["a,b", ""])
 def test_ids_that_cannot_be_sent_are_refused(bad_id: str) -> None:
     with pytest.raises(SourceError, match="ids: "):
-        list(RestApiSource("http://127.0.0.1:1").read(SourceQuery(ids=("1", bad_id))))
+        list(
+            RestApiSource("http://127.0.0.1:1", path="customers").read(
+                SourceQuery(ids=("1", bad_id))
+            )
+        )
 
 
 # --- retries -----------------------------------------------------------------------------------
@@ -197,7 +204,7 @@ def test_transient_503s_are_retried(
     faulty_api: SampleApiServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     faulty_api.inject_faults(2, status=503)
-    records = list(RestApiSource(faulty_api.url, **FAST).read(SourceQuery()))
+    records = list(RestApiSource(faulty_api.url, path="customers", **FAST).read(SourceQuery()))
     assert [r.id for r in records] == ALL_IDS
     retried = [m for m in caplog.messages if m.startswith("attempt ")]
     assert retried == [
@@ -208,12 +215,14 @@ def test_transient_503s_are_retried(
 
 def test_429_is_retried(faulty_api: SampleApiServer) -> None:
     faulty_api.inject_faults(1, status=429)
-    assert read_ids(RestApiSource(faulty_api.url, **FAST), SourceQuery(ids=("7",))) == ["7"]
+    assert read_ids(
+        RestApiSource(faulty_api.url, path="customers", **FAST), SourceQuery(ids=("7",))
+    ) == ["7"]
 
 
 def test_a_persistent_500_gives_up_after_max_attempts(faulty_api: SampleApiServer) -> None:
     faulty_api.inject_faults(3, status=500)
-    source = RestApiSource(faulty_api.url, max_attempts=3, **FAST)
+    source = RestApiSource(faulty_api.url, path="customers", max_attempts=3, **FAST)
     with pytest.raises(SourceError) as raised:
         list(source.read(SourceQuery()))
     assert str(raised.value) == (
@@ -225,7 +234,7 @@ def test_a_persistent_500_gives_up_after_max_attempts(faulty_api: SampleApiServe
 
 
 def test_a_400_fails_at_once(api: SampleApiServer, caplog: pytest.LogCaptureFixture) -> None:
-    source = RestApiSource(api.url, page_size=501, **FAST)
+    source = RestApiSource(api.url, path="customers", page_size=501, **FAST)
     with pytest.raises(SourceError) as raised:
         list(source.read(SourceQuery()))
     assert str(raised.value) == (
@@ -237,7 +246,7 @@ def test_a_400_fails_at_once(api: SampleApiServer, caplog: pytest.LogCaptureFixt
 
 def test_other_4xx_fail_at_once(faulty_api: SampleApiServer) -> None:
     faulty_api.inject_faults(2, status=404)
-    source = RestApiSource(faulty_api.url, **FAST)
+    source = RestApiSource(faulty_api.url, path="customers", **FAST)
     for _ in range(2):  # one attempt per read: each read uses up one fault
         with pytest.raises(SourceError, match="answered HTTP 404"):
             list(source.read(SourceQuery()))
@@ -248,7 +257,7 @@ def test_connection_refused_is_retried_then_reported() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    source = RestApiSource(f"http://127.0.0.1:{port}", max_attempts=2, **FAST)
+    source = RestApiSource(f"http://127.0.0.1:{port}", path="customers", max_attempts=2, **FAST)
     with pytest.raises(SourceError) as raised:
         list(source.read(SourceQuery()))
     message = str(raised.value)
@@ -262,7 +271,7 @@ def test_a_silent_server_times_out() -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        source = RestApiSource(url, timeout_seconds=0.2, max_attempts=2, **FAST)
+        source = RestApiSource(url, path="customers", timeout_seconds=0.2, max_attempts=2, **FAST)
         with pytest.raises(SourceError) as raised:
             list(source.read(SourceQuery()))
     message = str(raised.value)
@@ -274,21 +283,25 @@ def test_a_silent_server_times_out() -> None:
 
 
 def test_the_token_is_sent(secured_api: SampleApiServer) -> None:
-    source = RestApiSource(secured_api.url, token=TOKEN)
+    source = RestApiSource(secured_api.url, path="customers", token=TOKEN)
     assert read_ids(source, SourceQuery(ids=("1", "2"))) == ["1", "2"]
 
 
 def test_a_missing_or_wrong_token_fails_without_showing_it(secured_api: SampleApiServer) -> None:
     with pytest.raises(SourceError, match="answered HTTP 401: missing or wrong bearer token"):
-        list(RestApiSource(secured_api.url).read(SourceQuery()))
+        list(RestApiSource(secured_api.url, path="customers").read(SourceQuery()))
     with pytest.raises(SourceError, match="answered HTTP 401") as raised:
-        list(RestApiSource(secured_api.url, token="wrong-token").read(SourceQuery()))
+        list(
+            RestApiSource(secured_api.url, path="customers", token="wrong-token").read(
+                SourceQuery()
+            )
+        )
     assert "wrong-token" not in str(raised.value)
 
 
 def test_a_token_that_cannot_be_a_header_is_refused_without_showing_it() -> None:
     with pytest.raises(SourceError) as raised:
-        RestApiSource("http://127.0.0.1:1", token="abc\r\nX-Injected: 1")
+        RestApiSource("http://127.0.0.1:1", path="customers", token="abc\r\nX-Injected: 1")
     assert str(raised.value) == (
         "token: has spaces or control characters; accepted: printable ASCII"
     )
@@ -297,7 +310,7 @@ def test_a_token_that_cannot_be_a_header_is_refused_without_showing_it() -> None
 def test_errors_never_contain_the_token(scripted: Scripted) -> None:
     # A server that echoes the request's Authorization header in its error message.
     scripted.answers = [(400, {"error": f"refused header 'Bearer {TOKEN}'"})]
-    source = RestApiSource(scripted.url, token=TOKEN)
+    source = RestApiSource(scripted.url, path="customers", token=TOKEN)
     with pytest.raises(SourceError) as raised:
         list(source.read(SourceQuery()))
     assert str(raised.value) == (
@@ -318,7 +331,7 @@ def test_query_parameters_are_encoded(scripted: Scripted) -> None:
         updated_before=datetime(2026, 1, 2, 0, 0, 0, 123000, tzinfo=UTC),
         ids=("a:1", "b&c=d"),
     )
-    assert list(RestApiSource(scripted.url, page_size=50).read(query)) == []
+    assert list(RestApiSource(scripted.url, path="customers", page_size=50).read(query)) == []
     assert scripted.requests == [
         (
             "/customers?updated_since=2026-01-01T00%3A00%3A00Z"
@@ -335,7 +348,7 @@ def test_next_page_is_followed_within_each_batch(scripted: Scripted) -> None:
         (200, {"data": [{"id": "b"}], "next_page": None}),
         (200, {"data": [{"id": "c"}], "next_page": None}),
     ]
-    source = RestApiSource(scripted.url, entity="accounts", id_batch_size=2)
+    source = RestApiSource(scripted.url, path="accounts", id_batch_size=2)
     assert read_ids(source, SourceQuery(ids=("a", "b", "c"))) == ["a", "b", "c"]
     assert [path for path, _ in scripted.requests] == [
         "/accounts?ids=a%2Cb&page_size=500",
@@ -359,7 +372,7 @@ def test_records_are_passed_on_whatever_their_shape(scripted: Scripted) -> None:
             },
         )
     ]
-    assert list(RestApiSource(scripted.url).read(SourceQuery())) == [
+    assert list(RestApiSource(scripted.url, path="customers").read(SourceQuery())) == [
         SourceRecord("7", "1763633730123", '{"updated_at":1763633730123,"id":7,"name":"Zoë"}'),
         SourceRecord(None, None, '{"name":"no id","updated_at":null}'),
         SourceRecord('{"code":"x"}', "true", '{"id":{"code":"x"},"updated_at":true}'),
@@ -380,21 +393,21 @@ def test_unexpected_responses_are_source_errors(
 ) -> None:
     scripted.answers = [(200, answer)]
     with pytest.raises(SourceError, match=message):
-        list(RestApiSource(scripted.url).read(SourceQuery()))
+        list(RestApiSource(scripted.url, path="customers").read(SourceQuery()))
 
 
 def test_a_next_page_that_does_not_move_is_an_error(scripted: Scripted) -> None:
     scripted.answers = [(200, {"data": [], "next_page": "same"})] * 2
     with pytest.raises(SourceError, match="returned the same next_page twice: 'same'"):
-        list(RestApiSource(scripted.url).read(SourceQuery()))
+        list(RestApiSource(scripted.url, path="customers").read(SourceQuery()))
 
 
 # --- configuration -----------------------------------------------------------------------------
 
 
-def test_description_is_the_base_url() -> None:
-    source = RestApiSource("https://api.example.com/v1/")
-    assert (source.description, source.entity) == ("https://api.example.com/v1", "customers")
+def test_description_is_the_endpoint_url() -> None:
+    source = RestApiSource("https://api.example.com/v1/", path="/customers/")
+    assert source.description == "https://api.example.com/v1/customers"
 
 
 @pytest.mark.parametrize(
@@ -411,14 +424,14 @@ def test_description_is_the_base_url() -> None:
 )
 def test_unusable_base_urls_are_refused(base_url: str) -> None:
     with pytest.raises(SourceError, match=r"^base_url: ") as raised:
-        RestApiSource(base_url)
+        RestApiSource(base_url, path="customers")
     assert "pass@" not in str(raised.value)
 
 
 @pytest.mark.parametrize(
     ("argument", "value"),
     [
-        ("entity", "../admin"),
+        ("path", "../admin"),
         ("page_size", 0),
         ("id_batch_size", 0),
         ("timeout_seconds", 0),
@@ -428,4 +441,4 @@ def test_unusable_base_urls_are_refused(base_url: str) -> None:
 )
 def test_out_of_range_settings_are_refused(argument: str, value: Any) -> None:
     with pytest.raises(SourceError, match=f"^{argument}: "):
-        RestApiSource("http://127.0.0.1:1", **{argument: value})
+        RestApiSource("http://127.0.0.1:1", **{"path": "customers", argument: value})

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from glue_replay.sample_api import (
+from glue_replay_devtools.sample_api import (
     MALFORMED_EMAIL,
     MALFORMED_LOYALTY_POINTS,
     MALFORMED_UPDATED_AT,
@@ -549,7 +549,7 @@ def test_command_line_serves_until_signalled(stop_signal: signal.Signals) -> Non
     env = {**os.environ, "SAMPLE_API_TOKEN": "cli-token"}
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "glue_replay.sample_api"),
+            *(sys.executable, "-m", "glue_replay_devtools.sample_api"),
             *("--port", str(port), "--records", "25", "--token-env", "SAMPLE_API_TOKEN"),
         ],
         stdout=subprocess.PIPE,
@@ -580,7 +580,13 @@ def test_command_line_serves_until_signalled(stop_signal: signal.Signals) -> Non
 def test_command_line_refuses_a_missing_token_variable() -> None:
     env = {k: v for k, v in os.environ.items() if k != "NO_SUCH_TOKEN_VARIABLE"}
     result = subprocess.run(
-        [sys.executable, "-m", "glue_replay.sample_api", "--token-env", "NO_SUCH_TOKEN_VARIABLE"],
+        [
+            sys.executable,
+            "-m",
+            "glue_replay_devtools.sample_api",
+            "--token-env",
+            "NO_SUCH_TOKEN_VARIABLE",
+        ],
         capture_output=True,
         text=True,
         env=env,

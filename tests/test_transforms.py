@@ -10,13 +10,13 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, DataType, StringType, StructField, StructType
 
-from glue_replay.entities import CUSTOMERS
 from glue_replay.pipelines.normalize import decide_changes, outbox_events, select_for_replay
 from glue_replay.pipelines.stage import TimeWindow
 from glue_replay.request import ReplayMode, ReplayRequest
 from glue_replay.tables.schemas import RAW_SCHEMA
-from glue_replay.transforms.common import latest_per_id, parse_utc_timestamp
-from glue_replay.transforms.customers import CUSTOMER_SCHEMA, normalize_customers
+from glue_replay.transforms.common import latest_per_key, parse_utc_timestamp
+from glue_replay_examples.customers import CUSTOMERS
+from glue_replay_examples.customers.transforms import CUSTOMER_SCHEMA, normalize_customers
 
 T = datetime  # naive datetimes are UTC: the suite runs with TZ=UTC and a UTC session
 
@@ -144,7 +144,7 @@ def test_normalize_customers_gives_every_quarantine_reason(spark: SparkSession) 
     assert_df_equality(actual, expected, ignore_nullable=True)
 
 
-def test_latest_per_id_keeps_the_newest_version_then_the_newest_ingest(
+def test_latest_per_key_keeps_the_newest_version_then_the_newest_ingest(
     spark: SparkSession,
 ) -> None:
     rows = spark.createDataFrame(
@@ -156,7 +156,7 @@ def test_latest_per_id_keeps_the_newest_version_then_the_newest_ingest(
         ],
         "id string, updated_at timestamp, ingested_at timestamp, label string",
     )
-    actual = latest_per_id(rows, [F.col("updated_at").desc(), F.col("ingested_at").desc()])
+    actual = latest_per_key(rows, "id", [F.col("updated_at").desc(), F.col("ingested_at").desc()])
     expected = spark.createDataFrame(
         [
             ("1", T(2026, 1, 2), T(2026, 2, 1), "new"),

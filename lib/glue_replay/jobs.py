@@ -1,16 +1,24 @@
-"""The job entry points behind ``glue_jobs/*.py``: parse, build Spark, run one stage, exit code.
+"""Pipelines and the job entry points behind every ``glue_jobs/*.py``.
+
+A :class:`Pipeline` binds an :class:`~glue_replay.entity.Entity` to the source it is ingested
+from. A Glue job script is then a few lines::
+
+    import sys
+    from glue_replay import run_ingest_job
+    from my_pipelines.orders import ORDERS
+
+    if __name__ == "__main__":
+        sys.exit(run_ingest_job(sys.argv, ORDERS))
 
 Exit codes (DESIGN §4): 0 success; 2 invalid request (one line on stderr, nothing written);
-1 failed run (tables consistent, the runs ledger says why).
-
-The request is parsed and validated before Spark is imported, so a bad request is refused in a
-fraction of a second instead of after a JVM start.
+1 failed run (tables consistent, the runs ledger says why). The request is parsed and validated
+— with the entity's id rule — and the source is built before Spark starts, so a bad request is
+refused in well under a second instead of after a JVM start.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -18,102 +26,120 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from glue_replay.errors import GlueReplayError, InvalidRequestError, RequestConflictError
-from glue_replay.id_rules import CUSTOMER_IDS, DEFAULT_IDS, IdRule
-from glue_replay.job_inputs import read_source_token, with_workflow_run_properties
-from glue_replay.request import REPLAY_ARGUMENTS, JobArguments, parse_job_arguments
+from glue_replay.arguments import parse_job_arguments
+from glue_replay.errors import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    GlueReplayError,
+    InvalidRequestError,
+    PipelineDefinitionError,
+    RequestConflictError,
+)
+from glue_replay.request import JobArguments
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from glue_replay.entity import Entity
     from glue_replay.pipelines.stage import Clock
+    from glue_replay.sources.base import Source, SourceSettings
     from glue_replay.tables import RunRecord
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
-#: The REST source's bearer token, when the API needs one (never a job argument).
-SOURCE_TOKEN_ENV = "GLUE_REPLAY_SOURCE_TOKEN"  # noqa: S105 - a variable name
+__all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "Pipeline", "run_ingest_job"]
 
-Stage = Callable[["SparkSession", JobArguments], "RunRecord"]
+SourceFactory = Callable[["SourceSettings"], "Source"]
+StageRunner = Callable[["SparkSession", JobArguments], "RunRecord"]
 
 
 @dataclass(frozen=True)
-class JobSpec:
-    """A Glue job of this library: its script and the arguments it reads.
+class Pipeline:
+    """An entity and the source it is ingested from: what an ingest and a normalize job run.
 
-    ``settings`` are deployment settings (paths, the secret's name): fixed per deployment and
-    non-overridable on Glue, unlike the replay arguments.
+    ``source`` builds the source from the deployment's settings (its URL, the secret holding
+    its credentials, and the extra ``settings`` this pipeline declares, e.g. ``("jdbc_url",)``:
+    the ingest job then accepts ``--jdbc_url``). It is called after the request is validated
+    and before Spark starts, so a setting it refuses (:class:`InvalidRequestError`) is exit 2.
     """
 
-    name: str
-    script: str
-    settings: tuple[str, ...]
+    entity: Entity
+    source: SourceFactory
+    settings: tuple[str, ...] = ()
 
     @property
-    def arguments(self) -> tuple[str, ...]:
-        return REPLAY_ARGUMENTS + self.settings
+    def name(self) -> str:
+        return self.entity.name
 
 
-JOBS = (
-    JobSpec(
-        "ingest_rest_api",
-        "glue_jobs/ingest_rest_api.py",
-        ("warehouse", "source_url", "source_token_secret"),
-    ),
-    JobSpec("normalize", "glue_jobs/normalize.py", ("warehouse",)),
-)
-
-
-def ingest_rest_api_main(
-    argv: Sequence[str], *, spark: SparkSession | None = None, clock: Clock | None = None
+def run_ingest_job(
+    argv: Sequence[str],
+    pipeline: Pipeline,
+    *,
+    spark: SparkSession | None = None,
+    clock: Clock | None = None,
 ) -> int:
-    """``glue_jobs/ingest_rest_api.py``: the REST API's customers -> ``raw/customers``."""
+    """An ingest job: ``pipeline``'s source, read in the requested mode, into ``raw/<entity>``."""
+    entity = pipeline.entity
 
-    def stage(session: SparkSession, args: JobArguments) -> RunRecord:
-        # Imported after validation: a bad request never pays for Spark's import.
-        from glue_replay.pipelines.ingest import run_ingest
-        from glue_replay.pipelines.stage import utc_now
-        from glue_replay.sources.rest import RestApiSource
+    def prepare(args: JobArguments) -> StageRunner:
+        from glue_replay.sources.base import SourceSettings
 
-        token = (
-            read_source_token(args.source_token_secret)
-            if args.source_token_secret
-            else os.environ.get(SOURCE_TOKEN_ENV)
+        source = pipeline.source(
+            SourceSettings(args.source_url, args.source_token_secret, args.settings)
         )
-        source = RestApiSource(args.source_url, token=token)
-        return run_ingest(session, args, source, clock or utc_now)
 
-    return run_job(argv, stage, spark=spark, ids=CUSTOMER_IDS)
+        def stage(session: SparkSession, arguments: JobArguments) -> RunRecord:
+            # Imported after validation: a bad request never pays for Spark's import.
+            from glue_replay.pipelines.ingest import run_ingest
+            from glue_replay.pipelines.stage import utc_now
+
+            return run_ingest(session, arguments, entity, source, clock or utc_now)
+
+        return stage
+
+    return run_job(argv, entity, prepare, spark=spark, settings=pipeline.settings)
 
 
-def normalize_main(
-    argv: Sequence[str], *, spark: SparkSession | None = None, clock: Clock | None = None
+def run_normalize_job(
+    argv: Sequence[str],
+    pipeline: Pipeline | Entity,
+    *,
+    spark: SparkSession | None = None,
+    clock: Clock | None = None,
 ) -> int:
-    """``glue_jobs/normalize.py``: ``raw/customers`` -> ``normalized/customers`` + ``outbox``."""
+    """A normalize job: ``raw/<entity>`` -> ``normalized/<entity>`` (MERGE) + outbox events."""
+    entity = pipeline.entity if isinstance(pipeline, Pipeline) else pipeline
 
-    def stage(session: SparkSession, args: JobArguments) -> RunRecord:
-        from glue_replay.entities import CUSTOMERS
-        from glue_replay.pipelines.normalize import run_normalize
-        from glue_replay.pipelines.stage import utc_now
+    def prepare(args: JobArguments) -> StageRunner:
+        def stage(session: SparkSession, arguments: JobArguments) -> RunRecord:
+            from glue_replay.pipelines.normalize import run_normalize
+            from glue_replay.pipelines.stage import utc_now
 
-        return run_normalize(session, args, CUSTOMERS, clock or utc_now)
+            return run_normalize(session, arguments, entity, clock or utc_now)
 
-    return run_job(argv, stage, spark=spark, ids=CUSTOMER_IDS)
+        return stage
+
+    return run_job(argv, entity, prepare, spark=spark)
 
 
 def run_job(
     argv: Sequence[str],
-    stage: Stage,
+    entity: Entity,
+    prepare: Callable[[JobArguments], StageRunner],
     *,
     spark: SparkSession | None = None,
-    ids: IdRule = DEFAULT_IDS,
+    settings: Sequence[str] = (),
 ) -> int:
-    """Validate ``argv`` completely, then run ``stage`` on a (given or new) Spark session."""
+    """Validate ``argv`` completely (``entity``'s id rule), prepare the stage, then run it on a
+    (given or new) Spark session; returns the exit code."""
     job = Path(argv[0]).stem if argv else "glue-replay"
     try:
-        argv = with_workflow_run_properties(argv)
-        args = parse_job_arguments(argv, id_pattern=ids.pattern, id_pattern_help=ids.help)
+        args = parse_job_arguments(argv, ids=entity.ids, settings=settings)
+        stage = prepare(args)
     except InvalidRequestError as exc:
-        print(f"{job}: invalid request: {exc}", file=sys.stderr, flush=True)
+        return _refuse(job, exc)
+    except PipelineDefinitionError as exc:
+        print(f"{job}: pipeline definition: {exc}", file=sys.stderr, flush=True)
         return EXIT_INVALID
     except GlueReplayError as exc:
         print(f"{job}: failed: {exc}", file=sys.stderr, flush=True)
@@ -125,7 +151,9 @@ def run_job(
 
             spark = build_spark_session(f"glue-replay-{job}")
         stage(spark, args)
-    except (InvalidRequestError, RequestConflictError) as exc:
+    except InvalidRequestError as exc:
+        return _refuse(job, exc)
+    except RequestConflictError as exc:
         print(f"{job}: invalid request: {exc}", file=sys.stderr, flush=True)
         return EXIT_INVALID
     except GlueReplayError as exc:
@@ -136,6 +164,11 @@ def run_job(
         print(f"{job}: failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _refuse(job: str, exc: InvalidRequestError) -> int:
+    print(f"{job}: invalid request: {exc}", file=sys.stderr, flush=True)
+    return EXIT_INVALID
 
 
 def _configure_logging() -> None:

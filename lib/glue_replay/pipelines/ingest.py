@@ -11,10 +11,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import assert_never
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
+from glue_replay.entity import Entity
+from glue_replay.errors import SourceError
 from glue_replay.pipelines.stage import (
     Clock,
     StageContext,
@@ -24,91 +27,104 @@ from glue_replay.pipelines.stage import (
     utc_now,
 )
 from glue_replay.request import JobArguments, ReplayMode, ReplayRequest
-from glue_replay.sources import Source, SourceQuery, SourceRecord
+from glue_replay.sources.base import SOURCE_COLUMNS, Source
 from glue_replay.tables import RunRecord, append_once
 from glue_replay.tables.schemas import QUARANTINE_SCHEMA, RAW_PARTITIONS, RAW_SCHEMA
 from glue_replay.transforms.common import parse_utc_timestamp
 
 STAGE = "ingest"
 APPEND_ONLY = {"delta.appendOnly": "true"}
-_SOURCE_ROW = StructType(
-    [StructField(name, StringType()) for name in ("id", "payload", "source_updated_at_text")]
-)
+_IDS = StructType([StructField("id", StringType(), nullable=False)])
 
 
-def source_query_for(request: ReplayRequest, window: TimeWindow) -> SourceQuery:
-    """The source read a mode asks for."""
+def read_for_request(
+    source: Source, spark: SparkSession, request: ReplayRequest, window: TimeWindow
+) -> DataFrame:
+    """The source read a mode asks for: one method of the source per mode."""
     match request.mode:
         case ReplayMode.FULL:
-            return SourceQuery()
-        case ReplayMode.SINCE | ReplayMode.BAU:
-            return SourceQuery(updated_since=window.start, updated_before=window.end)
+            return source.read_full(spark)
+        case ReplayMode.SINCE:
+            assert window.start is not None  # a since request always has its date
+            return source.read_since(spark, window.start, window.end)
+        case ReplayMode.BAU:
+            assert window.start is not None and window.end is not None
+            return source.read_bau(spark, window.start, window.end)
         case ReplayMode.TARGETED:
-            return SourceQuery(ids=request.ids)
+            return source.read_ids(spark, request.ids)
         case _:
             assert_never(request.mode)
 
 
 def run_ingest(
-    spark: SparkSession, args: JobArguments, source: Source, clock: Clock = utc_now
+    spark: SparkSession,
+    args: JobArguments,
+    entity: Entity,
+    source: Source,
+    clock: Clock = utc_now,
 ) -> RunRecord:
-    """Run the ingest stage for ``args.request`` against ``source``."""
+    """Run the ingest stage of ``entity`` for ``args.request`` against ``source``."""
 
     def body(context: StageContext) -> StageCounts:
-        return ingest(context, source)
+        return ingest(context, entity, source)
 
-    return run_stage(spark, args, stage=STAGE, entity=source.entity, body=body, clock=clock)
+    return run_stage(
+        spark,
+        args,
+        stage=STAGE,
+        entity=entity.name,
+        body=body,
+        clock=clock,
+        bau_overlap=entity.bau_overlap,
+        first_bau_lookback=entity.first_bau_lookback,
+    )
 
 
-def ingest(context: StageContext, source: Source) -> StageCounts:
+def ingest(context: StageContext, entity: Entity, source: Source) -> StageCounts:
     """Read ``source`` for the context's request and append the records to raw."""
     request = context.request
-    query = source_query_for(request, context.window)
-    context.say(f"reading {source.description} ({_describe(query)})")
-    records = _read_all(source, query, context.say)
-    keyed = [r for r in records if r.id is not None]
-    unkeyed = [r for r in records if r.id is None]
-    missing = _missing_ids(request.ids, keyed)
-    if missing:
-        shown = ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")
-        context.say(f"{len(missing)} requested ids not found at the source: {shown}")
-
-    raw = _source_frame(context.spark, keyed).transform(
-        with_raw_metadata(context.now, request, context.run_id)
-    )
-    counts = StageCounts(
-        read=len(records), written=len(keyed), quarantined=len(unkeyed), missing_ids=missing
-    )
-    if request.dry_run:
-        context.say(
-            f"dry run: would append {len(keyed)} rows to {context.warehouse.raw(source.entity)}"
+    context.say(f"reading {source.description} ({_describe(request, context.window)})")
+    frame = _conformed(read_for_request(source, context.spark, request, context.window))
+    # Read the source exactly once: every count and write below reuses this.
+    records = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        totals = records.agg(F.count(F.lit(1)).alias("read"), F.count("id").alias("keyed")).first()
+        assert totals is not None
+        read, keyed = int(totals["read"]), int(totals["keyed"])
+        context.say(f"read {read} records")
+        missing = _missing_ids(context.spark, request, records)
+        if missing:
+            shown = ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")
+            context.say(f"{len(missing)} requested ids not found at the source: {shown}")
+        counts = StageCounts(
+            read=read, written=keyed, quarantined=read - keyed, missing_ids=missing
         )
+        raw_path = context.warehouse.raw(entity.name)
+        if request.dry_run:
+            context.say(f"dry run: would append {keyed} rows to {raw_path}")
+            return counts
+        raw = records.where(F.col("id").isNotNull()).transform(
+            with_raw_metadata(context.now, request, context.run_id)
+        )
+        append_once(raw, raw_path, RAW_SCHEMA, context.app_id("raw"), RAW_PARTITIONS, APPEND_ONLY)
+        if read > keyed:
+            append_once(
+                _quarantine_rows(records.where(F.col("id").isNull()), context),
+                context.warehouse.quarantine(entity.name),
+                QUARANTINE_SCHEMA,
+                context.app_id("quarantine"),
+            )
         return counts
-
-    append_once(
-        raw,
-        context.warehouse.raw(source.entity),
-        RAW_SCHEMA,
-        context.app_id("raw"),
-        RAW_PARTITIONS,
-        APPEND_ONLY,
-    )
-    if unkeyed:
-        append_once(
-            _quarantine_frame(context, unkeyed),
-            context.warehouse.quarantine(source.entity),
-            QUARANTINE_SCHEMA,
-            context.app_id("quarantine"),
-        )
-    return counts
+    finally:
+        records.unpersist()
 
 
 def with_raw_metadata(
     ingested_at: datetime, request: ReplayRequest, run_id: str
 ) -> Callable[[DataFrame], DataFrame]:
-    """A transform: source rows (``id``, ``payload``, ``source_updated_at_text``) -> ``RAW_SCHEMA``.
+    """A transform: source rows (``id``, ``updated_at``, ``payload``) -> ``RAW_SCHEMA``.
 
-    ("7", '{"id":"7",...}', "2026-11-20 10:15:30") -> (..., source_updated_at=2026-11-20
+    ("7", "2026-11-20 10:15:30", '{"id":"7",...}') -> (..., source_updated_at=2026-11-20
     10:15:30, ingested_at=<run start>, request_id, replay_mode, run_id, ingest_date)
     """
     stamp = F.lit(ingested_at).cast("timestamp")
@@ -117,7 +133,7 @@ def with_raw_metadata(
         return records.select(
             "id",
             "payload",
-            parse_utc_timestamp(F.col("source_updated_at_text")).alias("source_updated_at"),
+            _source_time(records).alias("source_updated_at"),
             stamp.alias("ingested_at"),
             F.lit(request.request_id).alias("request_id"),
             F.lit(request.mode.value).alias("replay_mode"),
@@ -128,49 +144,66 @@ def with_raw_metadata(
     return transform
 
 
-def _read_all(source: Source, query: SourceQuery, say: Callable[[str], None]) -> list[SourceRecord]:
-    records: list[SourceRecord] = []
-    for record in source.read(query):
-        records.append(record)
-        if len(records) % 10_000 == 0:
-            say(f"read {len(records)} records so far")
-    say(f"read {len(records)} records")
-    return records
+def _source_time(records: DataFrame) -> Column:
+    """The source's update time: kept if the source gave a timestamp, else parsed from text."""
+    if isinstance(records.schema["updated_at"].dataType, TimestampType):
+        return F.col("updated_at")
+    return parse_utc_timestamp(F.col("updated_at").cast("string"))
 
 
-def _missing_ids(requested: tuple[str, ...], found: list[SourceRecord]) -> list[str]:
-    returned = {record.id for record in found}
-    return [record_id for record_id in requested if record_id not in returned]
-
-
-def _source_frame(spark: SparkSession, records: list[SourceRecord]) -> DataFrame:
-    rows = [(r.id, r.payload, r.updated_at) for r in records]
-    return spark.createDataFrame(rows, _SOURCE_ROW)
-
-
-def _quarantine_frame(context: StageContext, records: list[SourceRecord]) -> DataFrame:
-    request = context.request
-    rows = [
-        (
-            None,
-            record.payload,
-            "record has no id",
-            None,
-            context.now,
-            STAGE,
-            request.request_id,
-            request.mode.value,
-            context.run_id,
-            context.now,
+def _conformed(frame: DataFrame) -> DataFrame:
+    """The source's frame with exactly the source columns, or a clear error naming the gap."""
+    missing = [c for c in SOURCE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise SourceError(
+            f"the source returned columns {frame.columns}; missing {missing}; "
+            f"accepted: {', '.join(SOURCE_COLUMNS)}"
         )
-        for record in records
-    ]
-    return context.spark.createDataFrame(rows, QUARANTINE_SCHEMA)
+    updated = F.col("updated_at")
+    if not isinstance(frame.schema["updated_at"].dataType, TimestampType):
+        updated = updated.cast("string")
+    return frame.select(
+        F.col("id").cast("string").alias("id"),
+        updated.alias("updated_at"),
+        F.col("payload").cast("string").alias("payload"),
+    )
 
 
-def _describe(query: SourceQuery) -> str:
-    if query.ids is not None:
-        return f"{len(query.ids)} ids"
-    if query.updated_since or query.updated_before:
-        return f"updated in {TimeWindow(query.updated_since, query.updated_before).describe()}"
-    return "everything"
+def _missing_ids(spark: SparkSession, request: ReplayRequest, records: DataFrame) -> list[str]:
+    """Requested ids the read did not return, in request order (targeted runs only)."""
+    if request.mode is not ReplayMode.TARGETED:
+        return []
+    wanted = spark.createDataFrame([(i,) for i in request.ids], _IDS)
+    absent = {
+        row["id"] for row in wanted.join(records.select("id"), on="id", how="left_anti").collect()
+    }
+    return [i for i in request.ids if i in absent]
+
+
+def _quarantine_rows(records: DataFrame, context: StageContext) -> DataFrame:
+    request = context.request
+    now = F.lit(context.now).cast("timestamp")
+    return records.select(
+        F.lit(None).cast("string").alias("id"),
+        "payload",
+        F.lit("record has no id").alias("reason"),
+        _source_time(records).alias("source_updated_at"),
+        now.alias("raw_ingested_at"),
+        F.lit(STAGE).alias("stage"),
+        F.lit(request.request_id).alias("request_id"),
+        F.lit(request.mode.value).alias("replay_mode"),
+        F.lit(context.run_id).alias("run_id"),
+        now.alias("quarantined_at"),
+    )
+
+
+def _describe(request: ReplayRequest, window: TimeWindow) -> str:
+    match request.mode:
+        case ReplayMode.TARGETED:
+            return f"{len(request.ids)} ids"
+        case ReplayMode.SINCE | ReplayMode.BAU:
+            return f"updated in {window.describe()}"
+        case ReplayMode.FULL:
+            return "everything"
+        case _:
+            assert_never(request.mode)

@@ -14,6 +14,7 @@ where the normalized content changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import assert_never
 
@@ -21,9 +22,10 @@ from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
-from glue_replay.entities import Entity
+from glue_replay.entity import Entity
+from glue_replay.errors import PipelineDefinitionError
 from glue_replay.pipelines.stage import (
     Clock,
     StageContext,
@@ -46,7 +48,7 @@ from glue_replay.transforms.common import (
     JSON_OPTIONS,
     content_hash,
     deterministic_uuid,
-    latest_per_id,
+    latest_per_key,
 )
 
 STAGE = "normalize"
@@ -68,7 +70,55 @@ def run_normalize(
     def body(context: StageContext) -> StageCounts:
         return normalize(context, entity)
 
-    return run_stage(spark, args, stage=STAGE, entity=entity.name, body=body, clock=clock)
+    return run_stage(
+        spark,
+        args,
+        stage=STAGE,
+        entity=entity.name,
+        body=body,
+        clock=clock,
+        bau_overlap=entity.bau_overlap,
+        first_bau_lookback=entity.first_bau_lookback,
+    )
+
+
+def with_entity_columns(entity: Entity) -> Callable[[DataFrame], DataFrame]:
+    """A transform: raw rows -> the entity's normalized rows, typed, with ``quarantine_reason``.
+
+    Applies ``entity.normalize``, then what no entity may forget: a record without a key or a
+    version, or whose key differs from the raw record's id, cannot be merged and is quarantined
+    (when the entity's own checks let it through); the business columns are cast to the schema.
+
+        raw (id "7", payload '{"order_id": "8", ...}') -> quarantine_reason
+        "order_id differs from the record id"
+    """
+
+    def transform(raw: DataFrame) -> DataFrame:
+        normalized = raw.transform(entity.normalize)
+        wanted = (*entity.business_columns, "quarantine_reason")
+        missing = [c for c in wanted if c not in normalized.columns]
+        if missing:
+            raise PipelineDefinitionError(
+                f"entity {entity.name!r}: its normalize transform did not produce {missing}"
+            )
+        key, version = F.col(entity.key), F.col(entity.version)
+        ours = F.concat_ws(
+            "; ",
+            F.when(key.isNull(), F.lit(f"{entity.key} is missing")),
+            F.when(
+                key.isNotNull() & (key.cast("string") != F.col("id")),
+                F.lit(f"{entity.key} differs from the record id"),
+            ),
+            F.when(version.isNull(), F.lit(f"{entity.version} is missing or not valid")),
+        )
+        reason = F.coalesce(F.col("quarantine_reason"), F.when(ours != "", ours))
+        return normalized.select(
+            *[c for c in RAW_SCHEMA.fieldNames() if c not in entity.business_columns],
+            *[F.col(f.name).cast(f.dataType).alias(f.name) for f in entity.schema.fields],
+            reason.alias("quarantine_reason"),
+        )
+
+    return transform
 
 
 def select_for_replay(
@@ -106,24 +156,24 @@ def decide_changes(
         incoming (7, v2, "a@x.io"), existing (7, v1, "b@x.io") -> write, emit (any mode)
         incoming (7, v1, "b@x.io"), existing (7, v2, "a@x.io") -> no write; emit v2 if replay
     """
-    columns = entity.business_columns
+    columns, key, version = entity.business_columns, entity.key, entity.version
     current = existing.select(
-        "id",
-        *[F.col(c).alias(f"_old_{c}") for c in columns if c != "id"],
+        key,
+        *[F.col(c).alias(f"_old_{c}") for c in columns if c != key],
         F.col("content_hash").alias("_old_hash"),
     )
-    joined = incoming.join(current, on="id", how="left")
+    joined = incoming.join(current, on=key, how="left")
     is_new = F.col("_old_hash").isNull()
-    newer = F.col("updated_at") > F.col("_old_updated_at")
-    same_version = F.col("updated_at") == F.col("_old_updated_at")
+    newer = F.col(version) > F.col(f"_old_{version}")
+    same_version = F.col(version) == F.col(f"_old_{version}")
     changed = F.col("content_hash") != F.col("_old_hash")
     incoming_wins = is_new | newer | same_version
     write = is_new | newer | (same_version & changed)
     emit = F.lit(True) if mode.is_replay else (is_new | (incoming_wins & changed))
 
     def winner(column: str) -> Column:
-        if column == "id":
-            return F.col("id")
+        if column == key:
+            return F.col(key)
         return F.when(incoming_wins, F.col(column)).otherwise(F.col(f"_old_{column}"))
 
     return joined.select(
@@ -147,17 +197,17 @@ def outbox_events(
     run twice yields the same ids (and the publisher's consumers can dedupe on it).
     """
     stamp = F.lit(occurred_at).cast("timestamp")
-    version = F.date_format(F.col("updated_at"), "yyyy-MM-dd'T'HH:mm:ss.SSSSSS")
+    aggregate_id = F.col(entity.key).cast("string")
+    events = entity.event_types
     return decided.where(F.col("emit")).select(
         deterministic_uuid(
-            F.lit(request.request_id), F.lit(entity.name), F.col("id"), version
+            F.lit(request.request_id), F.lit(entity.name), aggregate_id, version_text(entity)
         ).alias("event_id"),
         F.lit(entity.name).alias("aggregate_type"),
-        F.col("id").alias("aggregate_id"),
-        F.concat(
-            F.lit(f"{entity.aggregate}."),
-            F.when(F.col("is_new"), F.lit("created")).otherwise(F.lit("updated")),
-        ).alias("event_type"),
+        aggregate_id.alias("aggregate_id"),
+        F.when(F.col("is_new"), F.lit(events.created))
+        .otherwise(F.lit(events.updated))
+        .alias("event_type"),
         F.to_json(F.struct(*entity.business_columns), JSON_OPTIONS).alias("payload"),
         stamp.alias("occurred_at"),
         F.lit(request.request_id).alias("request_id"),
@@ -181,9 +231,10 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
 
     ids = _ids_frame(spark, request.ids) if request.mode is ReplayMode.TARGETED else None
     selected = select_for_replay(raw, request, context.window, ids)
-    parsed = selected.transform(entity.normalize).persist(StorageLevel.MEMORY_AND_DISK)
+    parsed = selected.transform(with_entity_columns(entity)).persist(StorageLevel.MEMORY_AND_DISK)
     valid = parsed.where(F.col("quarantine_reason").isNull())
-    latest = latest_per_id(valid, [F.col("updated_at").desc(), F.col("ingested_at").desc()]).select(
+    newest_first = [F.col(entity.version).desc(), F.col("ingested_at").desc()]
+    latest = latest_per_key(valid, entity.key, newest_first).select(
         *entity.business_columns,
         content_hash(entity.hashed_columns).alias("content_hash"),
         F.col("ingested_at").alias("raw_ingested_at"),
@@ -231,6 +282,14 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
     finally:
         decided.unpersist()
         parsed.unpersist()
+
+
+def version_text(entity: Entity) -> Column:
+    """The version as text for event ids: timestamps to the microsecond, anything else cast."""
+    column = F.col(entity.version)
+    if isinstance(entity.schema[entity.version].dataType, TimestampType):
+        return F.date_format(column, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS")
+    return column.cast("string")
 
 
 def _within(column: Column, window: TimeWindow) -> Column:
@@ -284,13 +343,14 @@ def _merge_latest(
         F.lit(context.now).cast("timestamp").alias("normalized_at"),
     )
     ensure_table(context.spark, path, schema)
+    key, version = f"`{entity.key}`", f"`{entity.version}`"
     (
         DeltaTable.forPath(context.spark, path)
         .alias("t")
-        .merge(source.alias("s"), "t.id = s.id")
+        .merge(source.alias("s"), f"t.{key} = s.{key}")
         .whenMatchedUpdateAll(
-            condition="s.updated_at > t.updated_at OR "
-            "(s.updated_at = t.updated_at AND s.content_hash <> t.content_hash)"
+            condition=f"s.{version} > t.{version} OR "
+            f"(s.{version} = t.{version} AND s.content_hash <> t.content_hash)"
         )
         .whenNotMatchedInsertAll()
         .execute()

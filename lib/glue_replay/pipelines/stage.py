@@ -23,9 +23,10 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-#: The very first BAU run looks back this far.
+#: The very first BAU run looks back this far (an entity may say otherwise).
 FIRST_BAU_LOOKBACK = timedelta(hours=24)
-#: BAU windows start this much before the last watermark, for clock skew and late commits.
+#: BAU windows start this much before the last watermark, for clock skew and late commits
+#: (an entity may say otherwise).
 BAU_OVERLAP = timedelta(minutes=10)
 
 
@@ -115,6 +116,8 @@ def run_stage(
     entity: str,
     body: StageBody,
     clock: Clock = utc_now,
+    bau_overlap: timedelta = BAU_OVERLAP,
+    first_bau_lookback: timedelta = FIRST_BAU_LOOKBACK,
 ) -> RunRecord:
     """Run ``body`` once for ``args.request`` and record it in the ledger.
 
@@ -132,7 +135,7 @@ def run_stage(
     window = _window_of_retry(attempts) if request.mode is ReplayMode.BAU else None
     if window is None:
         last = ledger.last_watermark(stage, entity) if request.mode is ReplayMode.BAU else None
-        window = window_for(request, last, now)
+        window = window_for(request, last, now, bau_overlap, first_bau_lookback)
 
     run = RunRecord(
         run_id=args.run_id,

@@ -1,5 +1,5 @@
-"""Source adapters: where ingest reads records from."""
+"""Sources: where ingest reads records from. The interface, and the REST source."""
 
-from glue_replay.sources.base import Source, SourceQuery, SourceRecord
+from glue_replay.sources.base import RecordSource, Source, SourceRecord, SourceSettings
 
-__all__ = ["Source", "SourceQuery", "SourceRecord"]
+__all__ = ["RecordSource", "Source", "SourceRecord", "SourceSettings"]

@@ -1,6 +1,6 @@
-"""Read one entity from a paged JSON REST API (the bundled sample API speaks this protocol).
+"""Read one endpoint of a paged JSON REST API (the bundled sample API speaks this protocol).
 
-The protocol: ``GET <base_url>/<entity>?updated_since=&updated_before=&ids=&page_size=&page=``
+The protocol: ``GET <base_url>/<path>?updated_since=&updated_before=&ids=&page_size=&page=``
 answers ``{"data": [records...], "next_page": token | null}``; the filters AND together,
 ``updated_since`` is inclusive and ``updated_before`` exclusive. Only the standard library is used
 (``urllib``), so the source runs unchanged on a Glue driver.
@@ -16,16 +16,17 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from glue_replay.errors import SourceError
-from glue_replay.sources.base import SourceQuery, SourceRecord
+from glue_replay.sources.base import RecordSource, SourceRecord
 
 logger = logging.getLogger(__name__)
 
-_ENTITY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_PATH_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}(/[A-Za-z0-9_.-]{1,64}){0,7}")
 # Throttling and server-side failures are usually transient; any other 4xx is the request's fault
 # and would fail identically on every attempt.
 _RETRYABLE_STATUSES = frozenset({429}) | frozenset(range(500, 600))
@@ -36,8 +37,21 @@ _LOG_EVERY_PAGES = 10
 QueryParams = Sequence[tuple[str, str]]
 
 
-class RestApiSource:
-    """A :class:`~glue_replay.sources.base.Source` over a paged JSON REST API.
+@dataclass(frozen=True)
+class SourceQuery:
+    """What to read, in the API's own terms.
+
+    ``updated_since`` is inclusive and ``updated_before`` exclusive (both timezone-aware UTC);
+    ``ids`` restricts the read to those record ids. ``None`` everywhere means "everything".
+    """
+
+    updated_since: datetime | None = None
+    updated_before: datetime | None = None
+    ids: tuple[str, ...] | None = None
+
+
+class RestApiSource(RecordSource):
+    """A :class:`~glue_replay.sources.base.Source` over a paged JSON REST API endpoint.
 
     ``read`` pages through ``next_page`` tokens; an ``ids`` query is split into batches of
     ``id_batch_size`` ids (each batch paged too) so URLs stay short whatever the number of ids.
@@ -45,14 +59,15 @@ class RestApiSource:
     ``backoff_seconds``, then twice that, and so on; other 4xx fail at once. Failures raise
     :class:`~glue_replay.errors.SourceError` naming the URL path and status, never the token.
 
-    ``RestApiSource("http://127.0.0.1:8765").read(SourceQuery(ids=("7",)))``
+    ``RestApiSource("http://127.0.0.1:8765", path="items").read(SourceQuery(ids=("7",)))``
     -> ``SourceRecord(id="7", updated_at="2026-11-20T10:15:30Z", payload='{"id":"7",...}')``
     """
 
     def __init__(
         self,
         base_url: str,
-        entity: str = "customers",
+        *,
+        path: str,
         page_size: int = 500,
         id_batch_size: int = 100,
         timeout_seconds: float = 30.0,
@@ -61,9 +76,10 @@ class RestApiSource:
         token: str | None = None,
     ) -> None:
         self._base_url = _validated_base_url(base_url)
-        if not _ENTITY_PATTERN.fullmatch(entity):
+        path = path.strip("/")
+        if not _PATH_PATTERN.fullmatch(path) or {".", ".."} & set(path.split("/")):
             raise SourceError(
-                f"entity: {entity!r} is not a path segment; accepted: {_ENTITY_PATTERN.pattern}"
+                f"path: {path!r} is not a URL path; accepted: segments of letters, digits, _ . -"
             )
         _require(page_size >= 1, "page_size", page_size, "an integer >= 1")
         _require(id_batch_size >= 1, "id_batch_size", id_batch_size, "an integer >= 1")
@@ -73,7 +89,7 @@ class RestApiSource:
         if token is not None and token and not _HEADER_TOKEN.fullmatch(token):
             # Checked here because http.client's own error would quote the header, token and all.
             raise SourceError("token: has spaces or control characters; accepted: printable ASCII")
-        self._entity = entity
+        self._path = path
         self._page_size = page_size
         self._id_batch_size = id_batch_size
         self._timeout_seconds = timeout_seconds
@@ -82,18 +98,22 @@ class RestApiSource:
         self._token = token or None
 
     @property
-    def entity(self) -> str:
-        """The entity read, e.g. ``customers``: the last path segment of the endpoint."""
-        return self._entity
-
-    @property
     def description(self) -> str:
-        """The API's base URL (credentials are refused in it, so it is safe to log)."""
-        return self._base_url
+        """The endpoint's URL (credentials are refused in it, so it is safe to log)."""
+        return f"{self._base_url}/{self._path}"
 
     def __repr__(self) -> str:
         # Spelled out so the token can never reach a log through a default repr.
-        return f"RestApiSource({self._base_url!r}, entity={self._entity!r})"
+        return f"RestApiSource({self._base_url!r}, path={self._path!r})"
+
+    def records_full(self) -> Iterator[SourceRecord]:
+        return self.read(SourceQuery())
+
+    def records_since(self, start: datetime, end: datetime | None) -> Iterator[SourceRecord]:
+        return self.read(SourceQuery(updated_since=start, updated_before=end))
+
+    def records_for_ids(self, ids: Sequence[str]) -> Iterator[SourceRecord]:
+        return self.read(SourceQuery(ids=tuple(ids)))
 
     def read(self, query: SourceQuery) -> Iterator[SourceRecord]:
         """Yield every record matching ``query``, page by page, as the API returned it."""
@@ -118,7 +138,7 @@ class RestApiSource:
             yield from self._read_pages([*filters, ("ids", ",".join(batch))])
 
     def _read_pages(self, params: QueryParams) -> Iterator[SourceRecord]:
-        path = f"/{self._entity}"
+        path = f"/{self._path}"
         token: str | None = None
         pages = records = 0
         while True:
@@ -127,7 +147,7 @@ class RestApiSource:
                 page_params.append(("page", token))
             data, next_page = _parse_page(self._get_json(path, page_params), path)
             for item in data:
-                yield _to_record(item)
+                yield SourceRecord.from_json(item)
             pages += 1
             records += len(data)
             if pages % _LOG_EVERY_PAGES == 0:
@@ -238,26 +258,3 @@ def _parse_page(body: Any, path: str) -> tuple[list[Any], str | None]:
     if next_page is not None and (not isinstance(next_page, str) or not next_page):
         raise SourceError(f"GET {path} answered a next_page that is not a non-empty string")
     return body["data"], next_page
-
-
-def _as_text(value: Any) -> str | None:
-    """A JSON value as text: strings as they are, anything else as its JSON (``17`` -> ``"17"``)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _to_record(item: Any) -> SourceRecord:
-    """One API record -> SourceRecord; a record that is not an object keeps id/updated_at None.
-
-    Nothing is dropped here: a record without a usable id or time is the ingest pipeline's to
-    quarantine, with the payload kept for the investigation.
-    """
-    payload = json.dumps(item, separators=(",", ":"), ensure_ascii=False)
-    if not isinstance(item, dict):
-        return SourceRecord(id=None, updated_at=None, payload=payload)
-    return SourceRecord(
-        id=_as_text(item.get("id")), updated_at=_as_text(item.get("updated_at")), payload=payload
-    )

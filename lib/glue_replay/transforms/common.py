@@ -50,12 +50,12 @@ def trimmed_or_null(text: Column) -> Column:
     return F.when(value != "", value)
 
 
-def latest_per_id(frame: DataFrame, order_by: Sequence[Column]) -> DataFrame:
-    """One row per ``id``: the first by ``order_by`` (e.g. newest version, then newest ingest).
+def latest_per_key(frame: DataFrame, key: str, order_by: Sequence[Column]) -> DataFrame:
+    """One row per ``key``: the first by ``order_by`` (e.g. newest version, then newest ingest).
 
     (id=1, v=1), (id=1, v=2), (id=2, v=1) -> (id=1, v=2), (id=2, v=1)
     """
-    rank = F.row_number().over(Window.partitionBy("id").orderBy(*order_by))
+    rank = F.row_number().over(Window.partitionBy(key).orderBy(*order_by))
     return frame.withColumn("_rank", rank).where(F.col("_rank") == 1).drop("_rank")
 
 

@@ -1,16 +1,20 @@
 """``glue-replay``: validate a replay request, then run it locally or start it on AWS Glue.
 
     glue-replay --mode targeted --ids 1,2,3                      # local Spark, ./warehouse
-    glue-replay --mode since --date 2026-01-01 --target glue --wait
-    glue-replay --mode targeted --ids-file export.csv --target glue
+    glue-replay --entity orders --mode since --date 2026-01-01 --target glue --wait
+    glue-replay --entity orders --mode targeted --ids-file export.csv --target glue
     glue-replay --mode full --target glue --yes
-    glue-replay status REQUEST_ID
+    glue-replay status REQUEST_ID [--entity orders]
 
-The flags are translated to the jobs' arguments (``--mode`` becomes ``--replay_mode``: Glue
-reserves ``--mode``) and validated by the jobs' own parser, so the CLI accepts exactly what the
-jobs accept; a refusal names the CLI's flag. ``--target local`` runs the stages in this process on
-one local Spark session (imported only then); ``--target glue`` starts one workflow run (``--stage
-all``) or one job run with boto3 (see :mod:`glue_replay.trigger.start`) and starts no JVM.
+A request is for one pipeline (one entity): ``--entity`` names it, and may be left out when
+exactly one pipeline is known — for ``--target local`` the installed ones (entry points
+``glue_replay.pipelines``), for ``--target glue`` the deployment's (``--config``). The flags become
+the request's canonical fields (``--mode`` is ``replay_mode``: Glue reserves ``--mode``) and are
+validated once, by :func:`glue_replay.request.build_job_arguments` with the entity's own id rule,
+exactly as the jobs validate them; a refusal names the CLI's flag. ``--target local`` runs the
+stages in this process on one local Spark session (imported only then); ``--target glue`` starts
+one workflow run (``--stage all``) or one job run with boto3 (see
+:mod:`glue_replay.trigger.start`) and starts no JVM.
 
 Exit codes: 0 ok; 1 failed (a run failed, or the request is unknown to ``status``); 2 invalid
 request, configuration or flags (nothing started); 3 a job is busy (nothing started).
@@ -19,40 +23,61 @@ request, configuration or flags (nothing started); 3 a job is busy (nothing star
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import re
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, NoReturn, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-from glue_replay.errors import InvalidRequestError
-from glue_replay.id_rules import CUSTOMER_IDS
-from glue_replay.request import ReplayMode, load_ids_file
+from glue_replay.aws import describe_aws_error, is_aws_error
+from glue_replay.errors import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    InvalidRequestError,
+    PipelineDefinitionError,
+)
+from glue_replay.registry import choose_entity, installed_pipeline_names, installed_pipelines
+from glue_replay.request import (
+    DEFAULT_WAREHOUSE,
+    REPLAY_MODES,
+    JobArguments,
+    ReplayMode,
+    build_request,
+)
 from glue_replay.trigger import start as glue_start
 from glue_replay.trigger.config import DeploymentConfig, DeploymentConfigError, load_config
-from glue_replay.trigger.start import GlueTarget, JobBusyError, Stage, describe_client_error
+from glue_replay.trigger.start import AwsClients, GlueTarget, JobBusyError, Stage
 from glue_replay.trigger.status import follow, show_status
 
-PROG = "glue-replay"
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BUSY = 0, 1, 2, 3
-EXIT_INTERRUPTED = 130
-DEFAULT_LOCAL_WAREHOUSE = "./warehouse"
-DEFAULT_POLL_SECONDS = 30.0
+if TYPE_CHECKING:
+    from glue_replay.jobs import Pipeline
 
-#: Job-argument names as the CLI spells them, for messages from the jobs' parser.
-CLI_FLAG_NAMES = {
+PROG = "glue-replay"
+EXIT_BUSY = 3
+EXIT_INTERRUPTED = 130
+DEFAULT_POLL_SECONDS = 30.0
+#: Where ``--target local`` looks for pipelines, for messages.
+INSTALLED = "this installation (entry points glue_replay.pipelines)"
+
+#: Canonical request fields as the CLI spells them; any other field is ``--<field>``.
+CLI_FLAGS = {
     "replay_mode": "--mode",
     "ids_file": "--ids-file",
+    "id_column": "--id-column",
     "dry_run": "--dry-run",
     "request_id": "--request-id",
     "source_url": "--source",
+    "entity": "--entity",
 }
-_JOB_ARGUMENT = re.compile(r"--(" + "|".join(CLI_FLAG_NAMES) + r")\b")
 
-#: The local stages in cascade order: (stage, script name the jobs report under).
-_LOCAL_SCRIPTS = {"ingest": "glue_jobs/ingest_rest_api.py", "normalize": "glue_jobs/normalize.py"}
+
+def cli_spelling(field: str) -> str:
+    """How the CLI spells a request field: ``replay_mode`` -> ``--mode``, ``date`` -> ``--date``."""
+    return CLI_FLAGS.get(field, f"--{field}")
+
+
+def status_spelling(field: str) -> str:
+    """``glue-replay status`` takes the request id as its argument ``REQUEST_ID``."""
+    return "REQUEST_ID" if field == "request_id" else cli_spelling(field)
 
 
 class _UsageError(Exception):
@@ -78,23 +103,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_OK
 
 
-def cli_message(exc: InvalidRequestError) -> str:
-    """The jobs' message with the CLI's flag names (``--replay_mode`` -> ``--mode``, ...)."""
-    return _JOB_ARGUMENT.sub(lambda m: CLI_FLAG_NAMES[m.group(1)], str(exc))
-
-
 # -- replay ------------------------------------------------------------------------------------
 
 
 def replay_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="Replay the pipeline: validate a request, run it locally or start it on "
+        description="Replay a pipeline: validate a request, run it locally or start it on "
         "AWS Glue. 'glue-replay status REQUEST_ID' shows where a request is.",
     )
     parser.add_argument(
+        "--entity",
+        help="the pipeline to replay (required when several are installed or configured)",
+    )
+    parser.add_argument(
         "--mode",
-        choices=("full", "since", "targeted"),
+        choices=[m.value for m in REPLAY_MODES],
         help="what to replay (required: a replay is never a default)",
     )
     parser.add_argument("--date", help="since: the first UTC day, YYYY-MM-DD")
@@ -102,14 +126,12 @@ def replay_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ids", help="targeted: comma-separated ids, e.g. 1,2,3")
     parser.add_argument(
         "--ids-file",
-        help="targeted: a CSV with a header row (local path or s3://): its 'id' column, else "
-        "its first column, or --id-column",
+        help="targeted: a CSV whose first line names the id column ('id', or --id-column), "
+        "or one id a line and no header (local path or s3://)",
     )
-    parser.add_argument("--id-column", help="the ids' column in --ids-file")
-    parser.add_argument(
-        "--stage", choices=("ingest", "normalize", "all"), default="all", help="default: all"
-    )
-    parser.add_argument("--source", help="local: the REST API's base URL (ingest's --source_url)")
+    parser.add_argument("--id-column", help="the id column's name in --ids-file (default id)")
+    parser.add_argument("--stage", choices=glue_start.STAGES, default="all", help="default: all")
+    parser.add_argument("--source", help="local: the source's base URL (ingest's --source_url)")
     parser.add_argument(
         "--target", choices=("local", "glue"), default="local", help="default: local"
     )
@@ -123,7 +145,7 @@ def replay_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--yes", "-y", action="store_true", help="glue: no confirmation prompt")
     parser.add_argument(
-        "--warehouse", help=f"local: where the tables are (default {DEFAULT_LOCAL_WAREHOUSE})"
+        "--warehouse", help=f"local: where the tables are (default {DEFAULT_WAREHOUSE})"
     )
     parser.add_argument("--request-id", help="the request's id (default: a new one)")
     parser.add_argument("--config", help="glue: deployment JSON (default $GLUE_REPLAY_CONFIG)")
@@ -134,120 +156,111 @@ def _replay_command(arguments: list[str]) -> int:
     flags = replay_parser().parse_args(arguments)
     stage = cast(Stage, flags.stage)
     try:
-        if flags.mode is None:
-            raise InvalidRequestError(
-                "--mode", "is required (a replay is never a default)", "full, since or targeted"
-            )
-        if flags.id_column and not flags.ids_file:
-            raise InvalidRequestError(
-                "--id-column", "is only valid with --ids-file", "--ids-file FILE --id-column NAME"
-            )
         if flags.target == "local":
             return _replay_locally(flags, stage)
         return _replay_on_glue(flags, stage)
     except InvalidRequestError as exc:
-        _fail(f"invalid request: {cli_message(exc)}")
+        _fail(f"invalid request: {exc.render(cli_spelling)}")
         return EXIT_INVALID
     except DeploymentConfigError as exc:
         _fail(f"configuration: {exc}")
         return EXIT_INVALID
+    except PipelineDefinitionError as exc:
+        _fail(f"pipeline definition: {exc}")
+        return EXIT_INVALID
 
 
-def _job_options(
-    flags: argparse.Namespace, read_s3_object: glue_start.ReadS3Object | None
-) -> dict[str, str | None]:
-    """The flags as job arguments (``None``: not given)."""
-    options: dict[str, str | None] = {
+def request_fields(flags: argparse.Namespace) -> dict[str, str | None]:
+    """The flags as the request's canonical fields (``None``: not given)."""
+    return {
         "replay_mode": flags.mode,
         "date": flags.date,
         "until": flags.until,
         "ids": flags.ids,
         "ids_file": flags.ids_file,
+        "id_column": flags.id_column,
         "request_id": flags.request_id or glue_start.new_request_id(flags.mode),
         "dry_run": "true" if flags.dry_run else None,
     }
-    if flags.ids_file and flags.mode == "targeted" and flags.ids is None:
-        column = flags.id_column or _first_column_unless_id(flags.ids_file, read_s3_object)
-        if column is not None:
-            # The jobs read the 'id' (or only) column; another column is read here, sent inline.
-            ids = load_ids_file(
-                flags.ids_file,
-                id_pattern=CUSTOMER_IDS.pattern,
-                id_column=column,
-                read_s3_object=read_s3_object,
-            )
-            options.update(ids=",".join(ids), ids_file=None)
-    return options
 
 
 def _replay_locally(flags: argparse.Namespace, stage: Stage) -> int:
-    reader = None
-    if str(flags.ids_file or "").startswith(("s3://", "s3a://")):
-        reader = _AwsClients(None).read_s3_object
-    options = _job_options(flags, reader)
-    options["warehouse"] = flags.warehouse or DEFAULT_LOCAL_WAREHOUSE
-    options["source_url"] = flags.source
-    args = glue_start.validate(options, read_s3_object=reader)
-    stages = ["ingest", "normalize"] if stage == "all" else [stage]
-    request = args.request
-    _say(
-        f"request {request.request_id}: {request.describe()}"
-        + (" (dry run)" if request.dry_run else "")
-    )
+    pipelines = installed_pipelines()
+    entity = choose_entity(flags.entity, sorted(pipelines), INSTALLED)
+    pipeline = pipelines[entity]
+    fields = request_fields(flags)
+    fields["warehouse"] = flags.warehouse or DEFAULT_WAREHOUSE
+    fields["source_url"] = flags.source
+    args = glue_start.validate(fields, ids=pipeline.entity.ids)
+    stages: list[str] = ["ingest", "normalize"] if stage == "all" else [stage]
+    _say(_request_line(entity, args))
     _say(f"running {' -> '.join(stages)} on local Spark, warehouse {args.warehouse}")
-    # The job argv the parser accepted, with the ids file replaced by its ids when they came from
-    # another column: each stage validates it again, as every job does.
-    job_argv = [f"--{k}={v}" for k, v in options.items() if v is not None]
+    return _run_stages(pipeline, stages, _local_job_argv(args, flags), args)
 
-    from glue_replay import jobs, runtime
 
-    mains: dict[str, Callable[..., int]] = {
-        "ingest": jobs.ingest_rest_api_main,
-        "normalize": jobs.normalize_main,
-    }
+def _local_job_argv(args: JobArguments, flags: argparse.Namespace) -> list[str]:
+    """The validated request as the jobs' arguments (``--name=value``: a value that starts with
+    dashes stays a value). An ids file is passed on as a file, so the ledger names it."""
+    request = args.request
+    fields = request.as_fields()
+    if request.ids_file:
+        fields.pop("ids", None)
+        fields["ids_file"] = request.ids_file
+        if flags.id_column:
+            fields["id_column"] = flags.id_column
+    fields["requested_by"] = args.requested_by
+    fields["warehouse"] = args.warehouse
+    if flags.source is not None:
+        fields["source_url"] = args.source_url
+    return [f"--{name}={value}" for name, value in fields.items()]
+
+
+def _run_stages(
+    pipeline: Pipeline, stages: list[str], job_argv: list[str], args: JobArguments
+) -> int:
+    """Each stage through its job entry point, on one Spark session (as each Glue job would
+    run, with the same arguments)."""
+    from glue_replay import runtime
+    from glue_replay.jobs import run_ingest_job, run_normalize_job
+
+    runners = {"ingest": run_ingest_job, "normalize": run_normalize_job}
+    request_id = args.request.request_id
     spark = runtime.build_spark_session("glue-replay-cli")
     for name in stages:
-        code = mains[name]([_LOCAL_SCRIPTS[name], *job_argv], spark=spark)
+        code = runners[name]([f"{name}_{pipeline.name}", *job_argv], pipeline, spark=spark)
         if code != EXIT_OK:
             _fail(
                 f"{name} ended with exit code {code}; see: "
-                f"{PROG} status {request.request_id} --warehouse {args.warehouse}"
+                f"{PROG} status {request_id} --warehouse {args.warehouse}"
             )
             return code
-    show_status(
-        request.request_id,
-        warehouse=args.warehouse,
-        config=DeploymentConfig(),
-        glue=None,
-        say=_say,
-    )
+    show_status(request_id, warehouse=args.warehouse, say=_say)
     return EXIT_OK
 
 
 def _replay_on_glue(flags: argparse.Namespace, stage: Stage) -> int:
-    for flag, value in (("--warehouse", flags.warehouse), ("--source", flags.source)):
+    for field, value in (("warehouse", flags.warehouse), ("source_url", flags.source)):
         if value is not None:
             raise InvalidRequestError(
-                flag,
+                field,
                 "is a deployment setting on Glue (non-overridable job argument)",
-                f"no {flag} with --target glue; it is set where the jobs are deployed",
+                f"no {cli_spelling(field)} with --target glue; it is set where the jobs are "
+                "deployed",
             )
     config = load_config(flags.config)
-    aws = _AwsClients(config.region)
-    options = _job_options(flags, aws.read_s3_object)
-    # Validated before any AWS call but an id file's read; then again with the caller's name,
-    # which the ledger records (the second pass reads the ids from memory).
-    glue_start.validate(options, read_s3_object=aws.read_s3_object)
-    target = GlueTarget.of(config, stage)
-    options["requested_by"] = aws.caller()
-    args = glue_start.validate(options, read_s3_object=aws.read_s3_object)
+    pipeline = config.pipeline(flags.entity)
+    target = GlueTarget.of(pipeline, stage)
+    aws = AwsClients(config.region)
+    # Who asks goes into the request before its one validation (the ledger records it).
+    fields = {**request_fields(flags), "requested_by": aws.caller()}
+    args = glue_start.validate(fields, ids=pipeline.ids, read_s3_object=aws.read_s3_object)
     request = args.request
     if glue_start.ids_too_long(request.ids):
         _ = config.uploads_location  # refuse a missing uploads_uri before anything happens
     full = request.mode is ReplayMode.FULL
     if full and not flags.yes and not _stdin_is_a_tty():
         raise InvalidRequestError(
-            "--yes",
+            "yes",
             "a full backfill on AWS Glue needs confirmation and there is no terminal to ask",
             "--yes to start it without a prompt",
         )
@@ -259,53 +272,57 @@ def _replay_on_glue(flags: argparse.Namespace, stage: Stage) -> int:
             full
             and not flags.yes
             and not _confirm(
-                f"Start a FULL backfill of {target.describe()} on AWS Glue"
+                f"Start a FULL backfill of {target.entity}: {target.describe()} on AWS Glue"
                 + (" (dry run)" if request.dry_run else "")
                 + "? [y/N] "
             )
         ):
             _fail("not confirmed; nothing started")
             return EXIT_INVALID
-        started = glue_start.start_replay(aws.glue, aws.s3, config, args, stage)
+        started = glue_start.start_replay(aws.glue, aws.s3, config, target, args)
     except JobBusyError as exc:
         return _report_busy([exc.busy])
     except Exception as exc:
-        if not _is_aws_error(exc):
+        if not is_aws_error(exc):
             raise
-        _fail(f"failed: AWS {describe_client_error(exc)}")
+        _fail(f"failed: AWS {describe_aws_error(exc)}")
         return EXIT_FAILED
 
-    _say(
-        f"request {request.request_id}: {request.describe()}"
-        + (" (dry run)" if request.dry_run else "")
-    )
+    _say(_request_line(target.entity, args))
     _say("started on AWS Glue:")
     for line in started.describe():
         _say(f"  {line}")
-    _say(f"follow it: {PROG} status {request.request_id}")
+    _say(f"follow it: {PROG} status {request.request_id} --entity {target.entity}")
     if not flags.wait:
         return EXIT_OK
     return _wait(aws, config, started, flags.poll_seconds)
 
 
+def _request_line(entity: str, args: JobArguments) -> str:
+    request = args.request
+    dry_run = " (dry run)" if request.dry_run else ""
+    return f"request {request.request_id} for {entity}: {request.describe()}{dry_run}"
+
+
 def _wait(
-    aws: _AwsClients, config: DeploymentConfig, started: glue_start.StartedReplay, poll: float
+    aws: AwsClients, config: DeploymentConfig, started: glue_start.StartedReplay, poll: float
 ) -> int:
     try:
         succeeded = follow(aws.glue, started, poll_seconds=poll, say=_say)
     except KeyboardInterrupt:
-        _fail(f"stopped waiting; the request goes on: {PROG} status {started.request_id}")
+        _fail(
+            f"stopped waiting; the request goes on: "
+            f"{PROG} status {started.request_id} --entity {started.target.entity}"
+        )
         return EXIT_INTERRUPTED
     except Exception as exc:
-        if not _is_aws_error(exc):
+        if not is_aws_error(exc):
             raise
-        _fail(f"failed to follow the run: AWS {describe_client_error(exc)}")
+        _fail(f"failed to follow the run: AWS {describe_aws_error(exc)}")
         return EXIT_FAILED
     _say("all jobs succeeded" if succeeded else "the request did not succeed")
     if config.warehouse:
-        show_status(
-            started.request_id, warehouse=config.warehouse, config=config, glue=None, say=_say
-        )
+        show_status(started.request_id, warehouse=config.warehouse, region=config.region, say=_say)
     return EXIT_OK if succeeded else EXIT_FAILED
 
 
@@ -326,6 +343,9 @@ def status_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("request_id", metavar="REQUEST_ID")
     parser.add_argument(
+        "--entity", help="only this pipeline's ledger rows and Glue runs (default: all)"
+    )
+    parser.add_argument(
         "--warehouse", help="the tables' base (default: the config's, else ./warehouse)"
     )
     parser.add_argument("--config", help="deployment JSON (default $GLUE_REPLAY_CONFIG)")
@@ -335,27 +355,35 @@ def status_parser() -> argparse.ArgumentParser:
 def _status_command(arguments: list[str]) -> int:
     flags = status_parser().parse_args(arguments)
     try:
-        # The jobs' own check of a request id (it goes into the ledger query).
-        glue_start.validate({"request_id": flags.request_id})
+        build_request({"request_id": flags.request_id})  # the request id's one rule
         config = load_config(flags.config)
+        pipelines = list(config.pipelines.values())
+        if flags.entity and pipelines:
+            pipelines = [config.pipeline(flags.entity)]
+        elif flags.entity:
+            choose_entity(flags.entity, installed_pipeline_names(), INSTALLED)
     except InvalidRequestError as exc:
-        _fail(f"invalid request: {cli_message(exc).replace('--request-id', 'REQUEST_ID')}")
+        _fail(f"invalid request: {exc.render(status_spelling)}")
         return EXIT_INVALID
     except DeploymentConfigError as exc:
         _fail(f"configuration: {exc}")
         return EXIT_INVALID
-    warehouse = flags.warehouse or config.warehouse or DEFAULT_LOCAL_WAREHOUSE
-    glue: Any | None = None
-    if config.workflow_name or config.ingest_job or config.normalize_job:
-        glue = _AwsClients(config.region).glue
+    warehouse = flags.warehouse or config.warehouse or DEFAULT_WAREHOUSE
+    glue: Any | None = AwsClients(config.region).glue if pipelines else None
     try:
         found = show_status(
-            flags.request_id, warehouse=warehouse, config=config, glue=glue, say=_say
+            flags.request_id,
+            warehouse=warehouse,
+            say=_say,
+            region=config.region,
+            pipelines=pipelines,
+            glue=glue,
+            entity=flags.entity,
         )
     except Exception as exc:
-        if not _is_aws_error(exc):
+        if not is_aws_error(exc):
             raise
-        _fail(f"failed: AWS {describe_client_error(exc)}")
+        _fail(f"failed: AWS {describe_aws_error(exc)}")
         return EXIT_FAILED
     if not found:
         _fail(
@@ -365,91 +393,7 @@ def _status_command(arguments: list[str]) -> int:
     return EXIT_OK if found else EXIT_FAILED
 
 
-# -- AWS ---------------------------------------------------------------------------------------
-
-
-class _AwsClients:
-    """The boto3 clients of one command, created when first used."""
-
-    def __init__(self, region: str | None) -> None:
-        import boto3
-
-        self._session = boto3.session.Session(region_name=region)
-        self._clients: dict[str, Any] = {}
-        self._objects: dict[tuple[str, str], bytes] = {}
-
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self._session.client(service)
-        return self._clients[service]
-
-    @property
-    def glue(self) -> Any:
-        return self.client("glue")
-
-    @property
-    def s3(self) -> Any:
-        return self.client("s3")
-
-    def read_s3_object(self, bucket: str, key: str) -> bytes:
-        """An object's bytes, read once per command (the header peek and the parser share it)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        if (bucket, key) not in self._objects:
-            try:
-                body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            except (ClientError, BotoCoreError) as exc:
-                raise InvalidRequestError(
-                    "--ids_file",
-                    f"cannot read s3://{bucket}/{key} ({describe_client_error(exc)})",
-                    "a readable s3:// object",
-                ) from None
-            self._objects[bucket, key] = bytes(body)
-        return self._objects[bucket, key]
-
-    def caller(self) -> str | None:
-        """Who is asking, for the ledger: the caller's IAM ARN (the login name if unknown)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            arn = str(self.client("sts").get_caller_identity()["Arn"])
-        except (ClientError, BotoCoreError):
-            return None
-        # The ledger takes up to 128 characters: keep the ARN's most specific part.
-        return arn if len(arn) <= 128 else arn.rsplit(":", 1)[-1][-128:]
-
-
-def _is_aws_error(exc: Exception) -> bool:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return isinstance(exc, (ClientError, BotoCoreError))
-
-
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def _first_column_unless_id(
-    location: str, read_s3_object: glue_start.ReadS3Object | None
-) -> str | None:
-    """The header's first column when the CSV has several and none is ``id``; else ``None``
-    (the jobs' own rule applies: the ``id`` column, or the only one). Unreadable files are left
-    to the parser, which says why."""
-    try:
-        if location.startswith(("s3://", "s3a://")):
-            if read_s3_object is None:
-                return None
-            bucket, _, key = location.split("://", 1)[1].partition("/")
-            head = read_s3_object(bucket, key)[:65536].decode("utf-8-sig", errors="replace")
-        else:
-            with Path(location).open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-                head = handle.read(65536)
-    except (OSError, InvalidRequestError, ValueError):
-        return None
-    header = next(csv.reader(io.StringIO(head, newline=None)), [])
-    names = [cell.strip() for cell in header]
-    if len(names) < 2 or "id" in (n.lower() for n in names) or not names[0]:
-        return None
-    return names[0]
 
 
 def _seconds(text: str) -> float:

@@ -1,14 +1,17 @@
-"""The replay trigger as an AWS Lambda function: a JSON event starts the cascade on Glue.
+"""The replay trigger as an AWS Lambda function: a JSON event starts one pipeline's replay on Glue.
 
 The event has the CLI's fields (all optional but ``mode``)::
 
-    {"mode": "targeted", "ids": ["1", "2", "3"], "stage": "all", "dry_run": false,
-     "request_id": "fix-1842", "requested_by": "jane"}
+    {"entity": "orders", "mode": "targeted", "ids": ["7", "3"], "stage": "all",
+     "dry_run": false, "request_id": "fix-1842", "requested_by": "jane"}
 
-``mode`` is ``full``, ``since`` or ``targeted``; ``date``/``until`` are ``YYYY-MM-DD``; ``ids`` is
-a list or a comma-separated string; ``ids_file`` an ``s3://`` CSV (the ``id`` column, or its only
-column); ``stage`` is ``ingest``, ``normalize`` or ``all`` (default). A full backfill needs
-``"confirm": true``. The request is validated by the jobs' own parser, exactly as the CLI does.
+``entity`` names the pipeline, and may be left out when the deployment has exactly one; ``mode``
+is ``full``, ``since`` or ``targeted``; ``date``/``until`` are ``YYYY-MM-DD``; ``ids`` is a list
+or a comma-separated string; ``ids_file`` an ``s3://`` CSV whose first line names the id column
+(``id``, or ``id_column``), or one id a line; ``stage`` is ``ingest``, ``normalize`` or ``all``
+(default). A full backfill needs ``"confirm": true``. The request is validated where every
+request is (:func:`glue_replay.request.build_job_arguments`), with the entity's id rule, and
+its errors name the event's fields (``mode``, ``ids_file``).
 
 Responses (``body`` is a JSON string)::
 
@@ -18,56 +21,75 @@ Responses (``body`` is a JSON string)::
          "busy": {"kind": "job", "name": ..., "run_id": ..., "state": ..., "started_on": ...}}
     500 {"error": "configuration: ..."}       502 {"error": "AWS StartWorkflowRun: ..."}
 
-The deployment comes from the environment (``GLUE_REPLAY_WORKFLOW``, ``GLUE_REPLAY_INGEST_JOB``,
-``GLUE_REPLAY_NORMALIZE_JOB``, ``GLUE_REPLAY_UPLOADS_URI``; see :mod:`~glue_replay.trigger.config`).
-Nothing here imports Spark. Responses and logs carry ids and run ids, never credentials.
+The deployment comes from the environment: ``GLUE_REPLAY_PIPELINES`` (the pipelines as JSON),
+``GLUE_REPLAY_UPLOADS_URI``, ``GLUE_REPLAY_WAREHOUSE``, ``GLUE_REPLAY_UPLOADS_KMS_KEY`` and
+optionally ``GLUE_REPLAY_REGION`` (see :mod:`~glue_replay.trigger.config`). Nothing here imports
+Spark. Responses and logs carry ids and run ids, never credentials.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
+from glue_replay.aws import describe_aws_error, is_aws_error
 from glue_replay.errors import InvalidRequestError
 from glue_replay.request import ReplayMode
 from glue_replay.trigger import start as glue_start
-from glue_replay.trigger.config import DeploymentConfig, DeploymentConfigError, load_config
-from glue_replay.trigger.start import GlueTarget, JobBusyError, Stage, describe_client_error
+from glue_replay.trigger.config import (
+    DeploymentConfig,
+    DeploymentConfigError,
+    json_type,
+    load_config,
+)
+from glue_replay.trigger.start import AwsClients, GlueTarget, JobBusyError, Stage
 
 log = logging.getLogger(__name__)
 
 #: The event's fields; anything else is refused (a typo must not silently change a replay).
 EVENT_FIELDS = (
+    "entity",
     "mode",
     "date",
     "until",
     "ids",
     "ids_file",
+    "id_column",
     "stage",
     "dry_run",
     "request_id",
     "requested_by",
     "confirm",
 )
-REPLAY_MODES = tuple(m.value for m in ReplayMode if m.is_replay)
-_STRING_FIELDS = ("mode", "date", "until", "ids_file", "request_id", "requested_by")
-_JOB_ARGUMENT = re.compile(r"--(\w+)")
+#: Event field -> canonical field, where they differ.
+_CANONICAL = {"mode": "replay_mode"}
+_STRING_FIELDS = (
+    "entity",
+    "replay_mode",
+    "date",
+    "until",
+    "ids_file",
+    "id_column",
+    "stage",
+    "request_id",
+    "requested_by",
+)
+
+
+def event_spelling(field: str) -> str:
+    """How the event spells a canonical field: ``replay_mode`` -> ``mode``, others as they are."""
+    return "mode" if field == "replay_mode" else field
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """Validate ``event``, check that the jobs are free, start the replay; see the module doc."""
     try:
         config = load_config()
-    except DeploymentConfigError as exc:
-        log.error("configuration: %s", exc)
-        return _response(500, {"error": f"configuration: {exc}"})
-    try:
         return _start(event, context, config)
     except InvalidRequestError as exc:
-        message = f"invalid request: {event_message(exc)}"
+        message = f"invalid request: {exc.render(event_spelling)}"
         log.warning("%s", message)
         return _response(400, {"error": message})
     except DeploymentConfigError as exc:
@@ -77,67 +99,41 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         return _busy(exc.busy)
 
 
-def event_message(exc: InvalidRequestError) -> str:
-    """The jobs' message with the event's field names (``--replay_mode`` -> ``mode``, ...)."""
-    return _JOB_ARGUMENT.sub(
-        lambda m: "mode" if m.group(1) == "replay_mode" else m.group(1), str(exc)
-    )
-
-
 def _start(event: Any, context: Any, config: DeploymentConfig) -> dict[str, Any]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     fields = _event_fields(event)
-    stage = _stage(fields.get("stage"))
-    mode = fields.get("mode")
-    if mode is None:
-        raise InvalidRequestError(
-            "mode", "is required (a replay is never a default)", "full, since or targeted"
-        )
-    if str(mode).lower() == ReplayMode.BAU.value:
-        raise InvalidRequestError(
-            "mode", "'bau' is the scheduled run, not a replay", "full, since or targeted"
-        )
-    if str(mode).lower() not in REPLAY_MODES:
-        # The CLI's --mode choices; the jobs' parser would also offer BAU, which is no replay.
-        raise InvalidRequestError(
-            "mode", f"{mode!r} is not a replay mode", "full, since or targeted"
-        )
-    target = GlueTarget.of(config, stage)
-    clients = _Clients(config.region)
+    stage = _stage(fields.pop("stage", None))
+    confirmed = fields.pop("confirm", None) is True
+    pipeline = config.pipeline(fields.pop("entity", None))
+    target = GlueTarget.of(pipeline, stage)
+    mode = fields.get("replay_mode")
+    fields["ids"] = _ids(fields.get("ids"))
+    fields["dry_run"] = _dry_run(fields.get("dry_run"))
+    fields["request_id"] = fields.get("request_id") or glue_start.new_request_id(str(mode))
+    fields["requested_by"] = fields.get("requested_by") or _function_name(context)
+    clients = AwsClients(config.region)
     try:
         args = glue_start.validate(
-            {
-                "replay_mode": cast(str, mode),
-                "date": fields.get("date"),
-                "until": fields.get("until"),
-                "ids": _ids(fields.get("ids")),
-                "ids_file": fields.get("ids_file"),
-                "request_id": fields.get("request_id") or glue_start.new_request_id(str(mode)),
-                "dry_run": _dry_run(fields.get("dry_run")),
-                "requested_by": fields.get("requested_by") or _function_name(context),
-            },
-            read_s3_object=clients.read_s3_object,
-            environ={},
+            fields, ids=pipeline.ids, read_s3_object=clients.read_s3_object, environ={}
         )
         request = args.request
-        if request.mode is ReplayMode.FULL and fields.get("confirm") is not True:
+        if request.mode is ReplayMode.FULL and not confirmed:
             raise InvalidRequestError(
-                "confirm",
-                "a full backfill must be confirmed",
-                '"confirm": true in the event',
+                "confirm", "a full backfill must be confirmed", '"confirm": true in the event'
             )
         busy = glue_start.find_busy_runs(clients.glue, target)
         if busy:
             return _busy(busy[0])
-        started = glue_start.start_replay(clients.glue, clients.s3, config, args, stage)
-    except (ClientError, BotoCoreError) as exc:
-        message = f"AWS {describe_client_error(exc)}"
+        started = glue_start.start_replay(clients.glue, clients.s3, config, target, args)
+    except Exception as exc:
+        if not is_aws_error(exc):
+            raise
+        message = f"AWS {describe_aws_error(exc)}"
         log.error("%s", message)
         return _response(502, {"error": message})
     log.info(
-        "started request %s (%s, stage %s, requested by %s): %s",
+        "started request %s of %s (%s, stage %s, requested by %s): %s",
         request.request_id,
+        target.entity,
         request.describe(),
         stage,
         args.requested_by,
@@ -147,6 +143,7 @@ def _start(event: Any, context: Any, config: DeploymentConfig) -> dict[str, Any]
 
 
 def _event_fields(event: Any) -> dict[str, Any]:
+    """The event's set fields under their canonical names, the string ones checked as strings."""
     if isinstance(event, str | bytes):
         try:
             event = json.loads(event)
@@ -154,30 +151,31 @@ def _event_fields(event: Any) -> dict[str, Any]:
             raise InvalidRequestError("event", "is not JSON", "a JSON object") from None
     if not isinstance(event, Mapping):
         raise InvalidRequestError(
-            "event", f"is a {type(event).__name__}", "a JSON object with the replay's fields"
+            "event", f"is a JSON {json_type(event)}", "a JSON object with the replay's fields"
         )
     unknown = sorted(str(k) for k in event if k not in EVENT_FIELDS)
     if unknown:
         raise InvalidRequestError(
-            unknown[0], "is not a field of a replay request", ", ".join(EVENT_FIELDS)
+            "event", f"{unknown[0]!r} is not a field of a replay request", ", ".join(EVENT_FIELDS)
         )
-    fields = {k: v for k, v in event.items() if v is not None}
+    fields = {_CANONICAL.get(str(k), str(k)): v for k, v in event.items() if v is not None}
     for name in _STRING_FIELDS:
         if name in fields and not isinstance(fields[name], str):
             raise InvalidRequestError(
-                name, f"is a {type(fields[name]).__name__}, not a string", "a JSON string"
+                name, f"is a JSON {json_type(fields[name])}, not a string", "a JSON string"
             )
     return fields
 
 
-def _stage(value: Any) -> Stage:
+def _stage(value: str | None) -> Stage:
     if value is None:
         return "all"
-    if value not in glue_start.STAGES:
-        raise InvalidRequestError(
-            "stage", f"{value!r} is not a stage", ", ".join(glue_start.STAGES) + " (default all)"
-        )
-    return cast(Stage, value)
+    for stage in glue_start.STAGES:
+        if value == stage:
+            return stage
+    raise InvalidRequestError(
+        "stage", f"{value!r} is not a stage", ", ".join(glue_start.STAGES) + " (default all)"
+    )
 
 
 def _ids(value: Any) -> str | None:
@@ -198,7 +196,7 @@ def _dry_run(value: Any) -> str | None:
     if value is True:
         return "true"
     if isinstance(value, str):
-        return value  # "true"/"false"; the jobs' parser refuses anything else
+        return value  # "true"/"false"; the request's validation refuses anything else
     raise InvalidRequestError("dry_run", f"{value!r} is not a boolean", "true or false")
 
 
@@ -219,24 +217,3 @@ def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
         "headers": {"Content-Type": "application/json"},
         "body": json.dumps(body, sort_keys=True),
     }
-
-
-class _Clients:
-    def __init__(self, region: str | None) -> None:
-        import boto3
-
-        session = boto3.session.Session(region_name=region)
-        self.glue = session.client("glue")
-        self.s3 = session.client("s3")
-
-    def read_s3_object(self, bucket: str, key: str) -> bytes:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return bytes(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        except (ClientError, BotoCoreError) as exc:
-            raise InvalidRequestError(
-                "--ids_file",
-                f"cannot read s3://{bucket}/{key} ({describe_client_error(exc)})",
-                "an s3:// object the trigger may read",
-            ) from None

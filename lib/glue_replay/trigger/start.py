@@ -1,5 +1,9 @@
 """Start a validated replay on AWS Glue with boto3: no Spark, no ingestion logic.
 
+Each deployed pipeline (one entity, see :class:`~glue_replay.trigger.config.PipelineConfig`) has
+its own ingest and normalize jobs, its replay workflow and its BAU workflow; a request is for one
+pipeline, and starts only that pipeline's workflow or jobs.
+
 The whole cascade (``--stage all``) is **one Glue workflow run** whose *run properties* carry the
 request: ``glue.start_workflow_run(Name=..., RunProperties={"replay_mode": "targeted", "ids":
 "1,2,3", "request_id": ..., ...})``. Why run properties rather than conditional triggers alone:
@@ -15,15 +19,17 @@ with no properties: the BAU run.)
 A single stage (``--stage ingest`` / ``--stage normalize``) is a plain
 ``glue.start_job_run(JobName=..., Arguments={"--replay_mode": ..., ...})``.
 
-Property names are the job arguments without their dashes, only those set: ``replay_mode``,
+Property names are the request's canonical fields, only those set
+(:meth:`~glue_replay.request.ReplayRequest.as_fields` and ``requested_by``): ``replay_mode``,
 ``date``, ``until``, ``ids`` or ``ids_file``, ``request_id``, ``dry_run``, ``requested_by``.
 Paths (``warehouse``, ``source_url``) are deployment settings, non-overridable on Glue, and never
 sent. An id list longer than :data:`INLINE_IDS_LIMIT` characters is uploaded to
 ``<uploads_uri>/<request_id>/ids.csv`` and sent as ``ids_file``.
 
-Before anything starts, :func:`find_busy_runs` looks for a run of any job (or of the workflow)
-the request needs: the jobs run with ``max_concurrent_runs = 1`` (one writer per Delta table), so
-a busy job is reported with the run that holds it instead of racing it.
+Before anything starts, :func:`find_busy_runs` looks for a run of any job the request needs, and
+of the pipeline's replay and BAU workflows: the jobs run with ``max_concurrent_runs = 1`` (one
+writer per Delta table), so a busy job is reported with the run that holds it instead of racing
+it.
 """
 
 from __future__ import annotations
@@ -31,20 +37,29 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from glue_replay.errors import GlueReplayError
-from glue_replay.id_rules import CUSTOMER_IDS
-from glue_replay.request import JobArguments, ReplayMode, parse_job_arguments
-from glue_replay.trigger.config import DeploymentConfig
+from glue_replay.aws import aws_error_code, is_aws_error, read_s3_object
+from glue_replay.errors import GlueReplayError, InvalidRequestError
+from glue_replay.request import (
+    REPLAY_MODES,
+    IdRule,
+    JobArguments,
+    ReadS3Object,
+    ReplayMode,
+    build_job_arguments,
+)
+from glue_replay.trigger.config import DeploymentConfig, PipelineConfig
 
 log = logging.getLogger(__name__)
 
 Stage = Literal["ingest", "normalize", "all"]
 STAGES: tuple[Stage, ...] = ("ingest", "normalize", "all")
+#: What a replay trigger accepts as a mode: ``full, since or targeted`` (never BAU).
+REPLAY_MODES_TEXT = ", ".join(m.value for m in REPLAY_MODES[:-1]) + f" or {REPLAY_MODES[-1].value}"
 
 #: Longest comma-joined id list sent inline, in characters. Glue allows far more in a job's
 #: arguments (the issue's figure: 260 KB), but a workflow run's properties, the CloudWatch
@@ -56,8 +71,6 @@ ACTIVE_JOB_STATES = frozenset({"STARTING", "RUNNING", "STOPPING", "WAITING"})
 ACTIVE_WORKFLOW_STATES = frozenset({"RUNNING", "STOPPING"})
 #: How many recent runs of a job or workflow the busy check looks at.
 BUSY_CHECK_RUNS = 50
-
-ReadS3Object = Callable[[str, str], bytes]
 
 
 class JobBusyError(GlueReplayError):
@@ -97,28 +110,26 @@ class BusyRun:
 
 @dataclass(frozen=True)
 class GlueTarget:
-    """What a stage starts on Glue: the workflow (``--stage all``) or one job."""
+    """What a stage of one pipeline starts on Glue: its replay workflow (``--stage all``) or one
+    of its jobs."""
 
+    entity: str
     stage: Stage
     workflow: str | None
     jobs: tuple[str, ...]
-    #: The deployment's workflows (replay and BAU), as configured: a run of either holds the
-    #: jobs even between its stages (ingest done, normalize about to start), so any request
-    #: waits for it.
+    #: The pipeline's workflows (replay and BAU): a run of either holds the jobs even between
+    #: its stages (ingest done, normalize about to start), so any request waits for it.
     busy_workflows: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, config: DeploymentConfig, stage: Stage) -> GlueTarget:
-        workflows = tuple(
-            dict.fromkeys(w for w in (config.workflow_name, config.bau_workflow_name) if w)
-        )
+    def of(cls, pipeline: PipelineConfig, stage: Stage) -> GlueTarget:
+        workflows = pipeline.workflows
         if stage == "ingest":
-            return cls(stage, None, (config.require("ingest_job"),), workflows)
+            return cls(pipeline.entity, stage, None, (pipeline.ingest_job,), workflows)
         if stage == "normalize":
-            return cls(stage, None, (config.require("normalize_job"),), workflows)
-        workflow = config.require("workflow_name")
-        jobs = (config.require("ingest_job"), config.require("normalize_job"))
-        return cls(stage, workflow, jobs, workflows)
+            return cls(pipeline.entity, stage, None, (pipeline.normalize_job,), workflows)
+        jobs = (pipeline.ingest_job, pipeline.normalize_job)
+        return cls(pipeline.entity, stage, pipeline.workflow_name, jobs, workflows)
 
     def describe(self) -> str:
         if self.workflow:
@@ -170,43 +181,52 @@ def new_request_id(mode: ReplayMode | str, now: datetime | None = None) -> str:
 
 
 def validate(
-    options: Mapping[str, str | None],
+    fields: Mapping[str, str | None],
     *,
+    ids: IdRule,
     read_s3_object: ReadS3Object | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> JobArguments:
-    """Validate a request given as job arguments (``{"replay_mode": "since", ...}``) exactly as
-    the jobs do: the same parser, the customers' id rule. ``None`` values are left out.
+    """Validate a replay request given as canonical fields (``{"replay_mode": "since", ...}``,
+    ``None``: not given) with the entity's id rule, in the one place every request is validated
+    (:func:`~glue_replay.request.build_job_arguments`). A trigger's rule comes first: the mode
+    is required and is a replay mode (BAU is the schedule's, never a replay).
 
-    Raises :class:`~glue_replay.errors.InvalidRequestError` naming the job argument.
+    Raises :class:`~glue_replay.errors.InvalidRequestError` naming the canonical field.
     """
-    # --name=value: a value that starts with dashes stays a value.
-    argv = ["glue-replay", *(f"--{k}={v}" for k, v in options.items() if v is not None)]
-    return parse_job_arguments(
-        argv,
-        id_pattern=CUSTOMER_IDS.pattern,
-        id_pattern_help=CUSTOMER_IDS.help,
+    check_replay_mode(fields.get("replay_mode"))
+    return build_job_arguments(
+        {name: value for name, value in fields.items() if value is not None},
+        ids=ids,
         read_s3_object=read_s3_object,
         environ=environ,
     )
 
 
+def check_replay_mode(raw: str | None) -> ReplayMode:
+    """The replay mode a trigger was asked for: required, and never BAU."""
+    if raw is None:
+        raise InvalidRequestError(
+            "replay_mode", "is required (a replay is never a default)", REPLAY_MODES_TEXT
+        )
+    replay_modes = {m.value: m for m in REPLAY_MODES}
+    lowered = raw.strip().lower()
+    if lowered == ReplayMode.BAU.value:
+        raise InvalidRequestError(
+            "replay_mode", f"{raw!r} is the scheduled run, not a replay", REPLAY_MODES_TEXT
+        )
+    if lowered not in replay_modes:
+        raise InvalidRequestError("replay_mode", f"{raw!r} is not a replay mode", REPLAY_MODES_TEXT)
+    return replay_modes[lowered]
+
+
 def replay_properties(args: JobArguments, ids_file: str | None = None) -> dict[str, str]:
-    """The request as Glue workflow run properties (job arguments without dashes), only the set
-    ones; the ids inline, or ``ids_file`` when they were uploaded there."""
-    request = args.request
-    properties = {"replay_mode": request.mode.value}
-    if request.since:
-        properties["date"] = request.since.isoformat()
-    if request.until:
-        properties["until"] = request.until.isoformat()
+    """The request as Glue workflow run properties: its canonical fields and who asked; the ids
+    inline, or ``ids_file`` when they were uploaded there."""
+    properties = args.request.as_fields()
     if ids_file:
+        properties.pop("ids", None)
         properties["ids_file"] = ids_file
-    elif request.ids:
-        properties["ids"] = ",".join(request.ids)
-    properties["request_id"] = request.request_id
-    if request.dry_run:
-        properties["dry_run"] = "true"
     properties["requested_by"] = args.requested_by
     return properties
 
@@ -270,9 +290,9 @@ def find_busy_runs(glue: Any, target: GlueTarget) -> list[BusyRun]:
 
 
 def start_replay(
-    glue: Any, s3: Any, config: DeploymentConfig, args: JobArguments, stage: Stage
+    glue: Any, s3: Any, config: DeploymentConfig, target: GlueTarget, args: JobArguments
 ) -> StartedReplay:
-    """Upload the ids if needed, then start the workflow run or the job run.
+    """Upload the ids if needed, then start ``target``'s workflow run or job run.
 
     Does not check for busy runs first (see :func:`find_busy_runs`), but a run that started in
     between is still caught: Glue's ``ConcurrentRunsExceededException`` becomes a
@@ -280,7 +300,6 @@ def start_replay(
     """
     from botocore.exceptions import ClientError
 
-    target = GlueTarget.of(config, stage)
     request = args.request
     ids_file = (
         upload_ids(s3, config, request.request_id, request.ids)
@@ -289,8 +308,9 @@ def start_replay(
     )
     properties = replay_properties(args, ids_file)
     log.info(
-        "starting %s for request %s: %s",
+        "starting %s of %s for request %s: %s",
         target.describe(),
+        target.entity,
         request.request_id,
         json.dumps({k: v for k, v in properties.items() if k != "ids"}, sort_keys=True),
     )
@@ -313,7 +333,7 @@ def start_replay(
             request.request_id, target, properties, job_run_ids=run_ids, ids_file=ids_file
         )
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ConcurrentRunsExceededException":
+        if aws_error_code(exc) != "ConcurrentRunsExceededException":
             raise
         holders = find_busy_runs(glue, target)
         name = target.workflow or target.jobs[0]
@@ -323,16 +343,42 @@ def start_replay(
         ) from None
 
 
-def describe_client_error(exc: Exception) -> str:
-    """``GetJobRuns: EntityNotFoundException (Job not found)`` for a botocore error, briefly."""
-    response = getattr(exc, "response", None)
-    operation = getattr(exc, "operation_name", None)
-    if isinstance(response, dict):
-        error = response.get("Error", {})
-        code, message = error.get("Code", "error"), error.get("Message", "")
-        text = f"{operation}: {code}" if operation else str(code)
-        return f"{text} ({message})" if message else text
-    return f"{type(exc).__name__}: {exc}"
+class AwsClients:
+    """The boto3 clients of one command or invocation, created when first used."""
+
+    def __init__(self, region: str | None) -> None:
+        import boto3
+
+        self._session = boto3.session.Session(region_name=region)
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self._session.client(service)
+        return self._clients[service]
+
+    @property
+    def glue(self) -> Any:
+        return self.client("glue")
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    def read_s3_object(self, bucket: str, key: str) -> bytes:
+        """An object's bytes with this session's S3 client (the ids-file reader's hook)."""
+        return read_s3_object(bucket, key, client=self.s3)
+
+    def caller(self) -> str | None:
+        """Who is asking, for the ledger: the caller's IAM ARN (``None`` if STS cannot say)."""
+        try:
+            arn = str(self.client("sts").get_caller_identity()["Arn"])
+        except Exception as exc:
+            if not is_aws_error(exc):
+                raise
+            return None
+        # The ledger takes up to 128 characters: keep the ARN's most specific part.
+        return arn if len(arn) <= 128 else arn.rsplit(":", 1)[-1][-128:]
 
 
 def _iso(moment: datetime) -> str:

@@ -3,7 +3,8 @@
 ``glue-replay status REQUEST_ID`` prints one line per ledger row of the request (a stage, or a
 retry of it) with its status, counts, missing ids and error, then the Glue runs that carry the
 request (workflow runs by their ``request_id`` property, job runs by their ``--request_id``
-argument). ``glue-replay --wait`` uses :func:`follow` to poll a started run to its end.
+argument), among the recent runs of every configured pipeline's jobs and replay workflow (or of
+one entity's). ``glue-replay --wait`` uses :func:`follow` to poll a started run to its end.
 
 The ledger is read with the ``deltalake`` package (delta-rs), imported when needed: the Lambda
 never reads it, and neither command starts Spark.
@@ -12,7 +13,7 @@ never reads it, and neither command starts Spark.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 from glue_replay.errors import GlueReplayError
 from glue_replay.request import REQUEST_ID_PATTERN
-from glue_replay.trigger.config import DeploymentConfig
+from glue_replay.trigger.config import PipelineConfig
 from glue_replay.trigger.start import StartedReplay
 
 #: Final job-run states; only ``SUCCEEDED`` is a success.
@@ -79,7 +80,7 @@ class LedgerRow:
     error: str | None = None
 
     def describe(self) -> str:
-        """``ingest  customers  succeeded  read 2, written 2, ...  run local-1 (21s)``"""
+        """``ingest     orders     succeeded  read 2, written 2, ...  run local-1 (21s)``"""
         counts = (
             f"read {self.rows_read or 0}, written {self.rows_written or 0}, "
             f"outboxed {self.rows_outboxed or 0}, quarantined {self.rows_quarantined or 0}, "
@@ -170,17 +171,16 @@ def read_ledger(
     ]
 
 
-def glue_runs(glue: Any, config: DeploymentConfig, request_id: str) -> list[GlueRun]:
-    """The configured workflow's and jobs' recent runs that carry ``request_id``."""
+def glue_runs(glue: Any, pipelines: Sequence[PipelineConfig], request_id: str) -> list[GlueRun]:
+    """The recent runs of ``pipelines``' replay workflows and jobs that carry ``request_id``,
+    oldest first."""
     runs: list[GlueRun] = []
-    if config.workflow_name:
-        response = glue.get_workflow_runs(
-            Name=config.workflow_name, IncludeGraph=False, MaxResults=STATUS_RUNS
-        )
+    for workflow in _unique(p.workflow_name for p in pipelines):
+        response = glue.get_workflow_runs(Name=workflow, IncludeGraph=False, MaxResults=STATUS_RUNS)
         runs.extend(
             GlueRun(
                 "workflow",
-                config.workflow_name,
+                workflow,
                 run["WorkflowRunId"],
                 run["Status"],
                 run.get("StartedOn"),
@@ -188,16 +188,14 @@ def glue_runs(glue: Any, config: DeploymentConfig, request_id: str) -> list[Glue
                 run.get("ErrorMessage"),
             )
             for run in response.get("Runs", [])
-            if run.get("WorkflowRunProperties", {}).get("request_id") == request_id
+            if (run.get("WorkflowRunProperties") or {}).get("request_id") == request_id
         )
-    for job in (config.ingest_job, config.normalize_job):
-        if not job:
-            continue
+    for job in _unique(j for p in pipelines for j in (p.ingest_job, p.normalize_job)):
         response = glue.get_job_runs(JobName=job, MaxResults=STATUS_RUNS)
         runs.extend(
             _job_run(job, run)
             for run in response.get("JobRuns", [])
-            if run.get("Arguments", {}).get("--request_id") == request_id
+            if (run.get("Arguments") or {}).get("--request_id") == request_id
         )
     return sorted(
         runs, key=lambda r: _utc(r.started_on) if r.started_on else datetime.min.replace(tzinfo=UTC)
@@ -208,43 +206,55 @@ def show_status(
     request_id: str,
     *,
     warehouse: str,
-    config: DeploymentConfig,
-    glue: Any | None,
     say: Callable[[str], None],
+    region: str | None = None,
+    pipelines: Sequence[PipelineConfig] = (),
+    glue: Any | None = None,
+    entity: str | None = None,
 ) -> bool:
-    """Print where ``request_id`` is: its ledger rows, then its Glue runs (when ``glue`` is
-    given). True when the ledger or Glue knows the request."""
+    """Print where ``request_id`` is: its ledger rows (only ``entity``'s when given), then its
+    runs of ``pipelines``' jobs and workflows (when ``glue`` is given). True when the ledger or
+    Glue knows the request."""
     location = runs_table(warehouse)
     found = False
-    say(f"request {request_id}")
+    say(f"request {request_id}" + (f" (entity {entity})" if entity else ""))
     try:
-        rows = read_ledger(warehouse, request_id, region=config.region)
+        rows = read_ledger(warehouse, request_id, region=region)
     except LedgerUnavailableError as exc:
         say(f"ledger: {exc}")
     else:
+        if rows is not None and entity:
+            rows = [row for row in rows if row.entity == entity]
+        of_entity = f" of entity {entity}" if entity else ""
         if rows is None:
             say(f"ledger: no runs table at {location}")
         elif not rows:
-            say(f"ledger: no row for request {request_id} in {location}")
+            say(f"ledger: no row{of_entity} for request {request_id} in {location}")
         else:
             found = True
             say(f"ledger {location}:")
             for row in rows:
                 say(f"  {row.describe()}")
-    if glue is not None:
-        runs = glue_runs(glue, config, request_id)
-        names = [n for n in (config.workflow_name, config.ingest_job, config.normalize_job) if n]
+    if glue is not None and pipelines:
+        runs = glue_runs(glue, pipelines, request_id)
         if runs:
             found = True
             say("glue:")
             for run in runs:
                 say(f"  {run.describe()}")
         else:
+            names = _unique(
+                name for p in pipelines for name in (p.workflow_name, p.ingest_job, p.normalize_job)
+            )
             say(
                 f"glue: no recent run of {', '.join(names)} carries request {request_id} "
                 f"(the latest {STATUS_RUNS} runs of each were searched)"
             )
     return found
+
+
+def _unique(names: Iterator[str] | Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(names))
 
 
 # -- following a started run ---------------------------------------------------------------------

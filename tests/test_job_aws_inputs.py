@@ -10,10 +10,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from glue_replay.errors import GlueReplayError
-from glue_replay.job_inputs import read_source_token, with_workflow_run_properties
-from glue_replay.jobs import normalize_main
-from glue_replay.request import ReplayMode, ReplayRequest, parse_job_arguments
+from glue_replay import run_normalize_job
+from glue_replay.arguments import parse_job_arguments, workflow_run_fields
+from glue_replay.errors import GlueReplayError, InvalidRequestError
+from glue_replay.request import ReplayMode, ReplayRequest
+from glue_replay.secrets import read_secret_token
+from glue_replay.sources.base import SourceSettings
+from glue_replay_examples.customers import PIPELINE
 
 
 @pytest.fixture
@@ -44,22 +47,26 @@ def test_a_workflow_runs_replay_arguments_win_over_defaults_and_settings_stay(aw
         "--WORKFLOW_NAME", "glue-replay", "--WORKFLOW_RUN_ID", run_id,
         "--replay_mode", "", "--ids", "", "--warehouse", "s3://deployed/wh",
     ]  # fmt: skip
-    argv = with_workflow_run_properties(glue_argv, glue)
-    assert argv == [*glue_argv, "--ids", "7,8", "--replay_mode", "targeted"]
-    args = parse_job_arguments(argv, today=date(2026, 11, 27))
+    args = parse_job_arguments(glue_argv, today=date(2026, 11, 27), glue_client=glue)
     assert args.request == ReplayRequest(ReplayMode.TARGETED, request_id=run_id, ids=("7", "8"))
     assert args.warehouse == "s3://deployed/wh"
 
 
-def test_without_a_workflow_argv_is_unchanged_and_aws_is_not_called() -> None:
-    argv = ["normalize.py", "--replay_mode", "full"]
-    assert with_workflow_run_properties(argv, glue_client=object()) == argv
+def test_without_a_workflow_aws_is_not_called() -> None:
+    assert workflow_run_fields({"JOB_RUN_ID": "jr_1"}, glue_client=object()) == {}
+
+
+def test_a_run_property_that_is_a_near_miss_is_refused(aws: None) -> None:
+    glue, run_id = _workflow_run({"replay-mode": "full"})
+    context = {"WORKFLOW_NAME": "glue-replay", "WORKFLOW_RUN_ID": run_id}
+    with pytest.raises(InvalidRequestError, match=r"did you mean 'replay_mode'\?"):
+        workflow_run_fields(context, glue)
 
 
 def test_an_unreadable_workflow_run_is_a_clear_failure(aws: None) -> None:
-    argv = ["job.py", "--WORKFLOW_NAME", "missing", "--WORKFLOW_RUN_ID", "wr_1"]
+    context = {"WORKFLOW_NAME": "missing", "WORKFLOW_RUN_ID": "wr_1"}
     with pytest.raises(GlueReplayError, match=r"workflow missing run wr_1: EntityNotFound"):
-        with_workflow_run_properties(argv, boto3.client("glue"))
+        workflow_run_fields(context, boto3.client("glue"))
 
 
 def test_a_bad_run_property_is_refused_like_a_bad_argument(
@@ -67,7 +74,7 @@ def test_a_bad_run_property_is_refused_like_a_bad_argument(
 ) -> None:
     _, run_id = _workflow_run({"replay_mode": "sometimes"})
     argv = ["normalize.py", "--WORKFLOW_NAME", "glue-replay", "--WORKFLOW_RUN_ID", run_id]
-    assert normalize_main(argv) == 2
+    assert run_normalize_job(argv, PIPELINE) == 2
     assert capsys.readouterr().err.splitlines() == [
         "normalize: invalid request: --replay_mode: 'sometimes' is not a replay mode; "
         "accepted: full, since or targeted (omit --replay_mode for the BAU run)"
@@ -82,11 +89,20 @@ def test_a_bad_run_property_is_refused_like_a_bad_argument(
 def test_the_source_token_comes_from_secrets_manager(aws: None, secret: str, token: str) -> None:
     client = boto3.client("secretsmanager")
     arn = client.create_secret(Name="glue-replay/source-token", SecretString=secret)["ARN"]
-    assert read_source_token("glue-replay/source-token", client) == token
-    assert read_source_token(arn, client) == token
+    assert read_secret_token("glue-replay/source-token", client) == token
+    assert SourceSettings("http://x", arn, secrets_client=client).token() == token
+
+
+def test_without_a_secret_the_token_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GLUE_REPLAY_SOURCE_TOKEN", "from-env")
+    assert SourceSettings("http://x").token() == "from-env"
+    monkeypatch.delenv("GLUE_REPLAY_SOURCE_TOKEN")
+    assert SourceSettings("http://x").token() is None
 
 
 def test_a_missing_secret_fails_without_echoing_anything_secret(aws: None) -> None:
     with pytest.raises(GlueReplayError) as raised:
-        read_source_token("nope", boto3.client("secretsmanager"))
+        read_secret_token("nope", boto3.client("secretsmanager"))
     assert str(raised.value) == "could not read secret nope: ResourceNotFoundException"

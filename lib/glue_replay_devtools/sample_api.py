@@ -8,8 +8,8 @@ paging, injected 5xx faults and bearer tokens. Everything is deterministic for a
 
 Run it::
 
-    python -m glue_replay.sample_api [--host 127.0.0.1] [--port 8765] [--records 3000] [--seed 7]
-                                     [--token-env NAME] [--verbose]
+    python -m glue_replay_devtools.sample_api [--host 127.0.0.1] [--port 8765]
+        [--records 3000] [--seed 7] [--token-env NAME] [--verbose]
 
 or from Python::
 
@@ -851,7 +851,8 @@ class SampleApiServer:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point: serve until SIGTERM or SIGINT, then exit 0."""
     parser = argparse.ArgumentParser(
-        prog="python -m glue_replay.sample_api", description="The bundled sample customers API."
+        prog="python -m glue_replay_devtools.sample_api",
+        description="The bundled sample customers API.",
     )
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
