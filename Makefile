@@ -9,11 +9,12 @@ CHECKOV_VERSION := 3.3.30
 export GLUE_REPLAY_JARS_DIR := $(CURDIR)/$(JARS)
 export TZ := UTC
 
-.PHONY: help setup demo test benchmark lint typecheck unit package package-dynamodb-logstore clean
+.PHONY: help setup demo test check benchmark lint typecheck unit package package-dynamodb-logstore clean
 
 help:
 	@echo "make demo   - start the sample API and run full, BAU and targeted replays on local Spark + Delta"
-	@echo "make test   - ruff, mypy (strict) and the pytest suite"
+	@echo "make test   - ruff, mypy (strict) and the whole pytest suite (what CI runs)"
+	@echo "make check  - the inner loop: ruff, mypy and the tests not marked slow (~1 min)"
 	@echo "make setup  - build .venv and fetch the Delta jars (done by demo/test when needed)"
 	@echo "make package - build dist/ (the wheel for Glue, the Lambda zip) for terraform/"
 	@echo "make benchmark - time targeted selection: literal IN list vs broadcast semi-join (~minutes)"
@@ -53,6 +54,9 @@ unit: setup $(CHECKOV_VENV)/.installed
 	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(BIN)/pytest
 
 test: lint typecheck unit
+
+check: lint typecheck
+	$(BIN)/pytest -m "not slow" -q
 
 package: $(VENV)/.installed
 	$(BIN)/python scripts/package.py

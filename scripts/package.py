@@ -1,9 +1,12 @@
 """`make package`: build what Terraform uploads, into dist/.
 
-- dist/glue_replay-<version>-py3-none-any.whl  the library, for the Glue jobs'
-  --additional-python-modules (Spark, Delta and awsglue come from Glue itself)
-- dist/glue_replay_lambda.zip                  the package for the replay Lambda (its runtime
-  provides boto3; nothing in glue_replay.trigger imports Spark)
+- dist/glue_replay-<version>-py3-none-any.whl  the library and the bundled pipelines
+  (glue_replay, glue_replay_examples), for the Glue jobs' --additional-python-modules (Spark,
+  Delta and awsglue come from Glue itself; setup.py leaves the sample API, glue_replay_devtools,
+  out)
+- dist/glue_replay_lambda.zip                  the package for the replay Lambda: glue_replay
+  only (its runtime provides boto3; nothing in glue_replay.trigger imports Spark, and the
+  pipelines' id rules come from its environment, not from their code)
 
 The zip is reproducible (sorted entries, fixed timestamps), so an unchanged package keeps its
 hash and Terraform does not re-upload it.
@@ -23,7 +26,7 @@ DIST = ROOT / "dist"
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
 
-def build_wheel() -> Path:
+def build_wheel(dist: Path = DIST) -> Path:
     subprocess.run(
         [
             sys.executable,
@@ -33,19 +36,19 @@ def build_wheel() -> Path:
             "--quiet",
             "--no-deps",
             "--wheel-dir",
-            str(DIST),
+            str(dist),
             ".",
         ],
         cwd=ROOT,
         check=True,
     )
     shutil.rmtree(ROOT / "build", ignore_errors=True)
-    (wheel,) = DIST.glob("glue_replay-*.whl")
+    (wheel,) = dist.glob("glue_replay-*.whl")
     return wheel
 
 
-def build_lambda_zip() -> Path:
-    target = DIST / "glue_replay_lambda.zip"
+def build_lambda_zip(dist: Path = DIST) -> Path:
+    target = dist / "glue_replay_lambda.zip"
     package = ROOT / "lib" / "glue_replay"
     files = sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:

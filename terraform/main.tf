@@ -1,13 +1,15 @@
-# glue-replay on AWS: the Glue jobs of this repository (ingest -> normalize -> Delta outbox),
-# the workflows that cascade them, the replay Lambda, and what they need, one module per concern.
+# glue-replay on AWS: the pipelines of var.pipelines, each an ingest and a normalize Glue job
+# (ingest -> normalize -> Delta outbox) with a BAU and a replay workflow that cascade them, the
+# replay Lambda, and what they need, one module per concern. Adding a pipeline is adding an
+# entry to var.pipelines with its own two scripts in glue_jobs/.
 #
 #   kms         the key that encrypts everything below
 #   storage     warehouse, artifacts and uploads buckets (+ their access-log bucket)
 #   artifacts   job scripts, library wheel and Lambda zip from `make package`, uploaded
-#   secrets     the source API token (value put by the operator)
+#   secrets     a source token secret per pipeline that reads one (value put by the operator)
 #   locking     optional DynamoDB table for Delta's multi-writer S3 log store
 #   iam         a least-privilege role per Glue job and one for the Lambda
-#   glue        the jobs, the BAU (scheduled) and replay (on demand) workflows
+#   glue        the jobs, the BAU (scheduled) and replay (on demand) workflows of every pipeline
 #   trigger     the replay Lambda
 #   monitoring  failed runs -> SNS topic (-> e-mail)
 
@@ -17,39 +19,57 @@ locals {
   uploads_uri   = "s3://${module.storage.uploads_bucket}/${var.uploads_prefix}"
   temp_dir_uri  = "s3://${module.storage.artifacts_bucket}/${module.storage.glue_temp_prefix}/"
 
-  # The Glue jobs, one per script in glue_jobs/ (tests/test_terraform.py holds this list to
-  # glue_replay.jobs.JOBS). Adding a job is adding an entry:
-  #   script        its file, uploaded under the same key, run as the job's script
-  #   starts_after  the job it follows in a workflow run (null: the first)
-  #   reads/writes  the warehouse tables (top-level folders) its role may read / write
-  #   settings      its deployment settings: non-overridable arguments, fixed per deployment.
-  #                 The replay arguments (overridable per run) and Glue's own are added by
-  #                 modules/glue for every job.
-  glue_jobs = {
-    ingest_rest_api = {
-      description        = "glue-replay ingest: the REST API's customers, in the requested replay mode, into raw/customers."
-      script             = "glue_jobs/ingest_rest_api.py"
-      starts_after       = null
-      reads              = []
-      writes             = ["raw", "runs", "quarantine"]
-      reads_source_token = true
-      settings = {
-        "--warehouse"           = local.warehouse_uri
-        "--source_url"          = var.source_url
-        "--source_token_secret" = module.secrets.secret_arn
+  # Each pipeline's deployment settings (DESIGN §4): non-overridable, fixed per deployment.
+  # The ingest job reads the source: --source_url if the entry has one, --source_token_secret if
+  # it reads a secret, and the pipeline's own settings as --<name>. Normalize reads the warehouse
+  # only. The replay arguments are overridable per run and not set here at all.
+  ingest_settings = {
+    for entity, pipeline in var.pipelines : entity => merge(
+      { "--warehouse" = local.warehouse_uri },
+      { for name, value in { "--source_url" = pipeline.source_url } : name => value if pipeline.source_url != null },
+      { for name, value in { "--source_token_secret" = lookup(module.secrets.secret_arns, entity, null) } : name => value if pipeline.reads_source_token },
+      { for name, value in pipeline.settings : "--${name}" => value },
+    )
+  }
+  normalize_settings = { "--warehouse" = local.warehouse_uri }
+
+  # The two Glue jobs of every pipeline by job key "<entity>-<stage>" (the job and its role are
+  # named <name_prefix>-<key>), with the warehouse tables (paths under the warehouse prefix) its
+  # role may read and write.
+  glue_jobs = merge([
+    for entity, pipeline in var.pipelines : {
+      "${entity}-ingest" = {
+        entity             = entity
+        script             = pipeline.ingest_script
+        reads              = []
+        writes             = ["raw/${entity}", "quarantine/${entity}", "runs"]
+        reads_source_token = pipeline.reads_source_token
+      }
+      "${entity}-normalize" = {
+        entity             = entity
+        script             = pipeline.normalize_script
+        reads              = ["raw/${entity}"]
+        writes             = ["normalized/${entity}", "outbox", "quarantine/${entity}", "runs"]
+        reads_source_token = false
       }
     }
-    normalize = {
-      description        = "glue-replay normalize: raw/customers into normalized/customers (MERGE) and outbox events."
-      script             = "glue_jobs/normalize.py"
-      starts_after       = "ingest_rest_api"
-      reads              = ["raw"]
-      writes             = ["normalized", "outbox", "runs", "quarantine"]
-      reads_source_token = false
-      settings = {
-        "--warehouse" = local.warehouse_uri
-      }
+  ]...)
+
+  # Entity => its two workflows' names (the jobs' roles read their own pipeline's run properties).
+  pipeline_workflows = {
+    for entity in keys(var.pipelines) : entity => {
+      bau    = module.glue.workflow_names["${entity}-bau"]
+      replay = module.glue.workflow_names["${entity}-replay"]
     }
+  }
+
+  # What a trigger needs to start and validate a replay of each pipeline: the Lambda's
+  # GLUE_REPLAY_PIPELINES and the CLI's cli_config "pipelines" (glue_replay.trigger.config).
+  trigger_pipelines = {
+    for entity, pipeline in var.pipelines : entity => merge(module.glue.pipelines[entity], {
+      id_pattern = pipeline.id_rule.pattern
+      id_help    = pipeline.id_rule.help
+    })
   }
 
   lambda_function_name = "${var.name_prefix}-trigger"
@@ -91,6 +111,7 @@ module "secrets" {
   source = "./modules/secrets"
 
   name_prefix          = var.name_prefix
+  pipelines            = [for entity, pipeline in var.pipelines : entity if pipeline.reads_source_token]
   kms_key_arn          = module.kms.key_arn
   recovery_window_days = var.secret_recovery_window_days
 }
@@ -109,8 +130,8 @@ module "iam" {
 
   name_prefix                  = var.name_prefix
   jobs                         = local.glue_jobs
-  job_arns                     = module.glue.job_arns
-  workflow_arns                = module.glue.workflow_arns
+  job_names                    = module.glue.job_names
+  workflow_names               = local.pipeline_workflows
   warehouse_bucket_arn         = module.storage.warehouse_bucket_arn
   warehouse_prefix             = var.warehouse_prefix
   artifacts_bucket_arn         = module.storage.artifacts_bucket_arn
@@ -119,7 +140,7 @@ module "iam" {
   glue_temp_prefix             = module.storage.glue_temp_prefix
   uploads_bucket_arn           = module.storage.uploads_bucket_arn
   uploads_prefix               = var.uploads_prefix
-  source_token_secret_arn      = module.secrets.secret_arn
+  source_token_secret_arns     = module.secrets.secret_arns
   kms_key_arn                  = module.kms.key_arn
   dynamodb_log_store_table_arn = one(module.locking[*].table_arn)
   lambda_function_name         = local.lambda_function_name
@@ -129,8 +150,14 @@ module "iam" {
 module "glue" {
   source = "./modules/glue"
 
-  name_prefix         = var.name_prefix
-  jobs                = local.glue_jobs
+  name_prefix = var.name_prefix
+  pipelines = {
+    for entity, pipeline in var.pipelines : entity => {
+      description = pipeline.description
+      ingest      = { script = pipeline.ingest_script, settings = local.ingest_settings[entity] }
+      normalize   = { script = pipeline.normalize_script, settings = local.normalize_settings }
+    }
+  }
   role_arns           = module.iam.glue_role_arns
   artifacts_bucket    = module.storage.artifacts_bucket
   wheel_uri           = module.artifacts.wheel_uri
@@ -166,12 +193,9 @@ module "trigger" {
   log_retention_days   = var.log_retention_days
 
   environment = {
-    GLUE_REPLAY_WORKFLOW      = module.glue.workflow_names["replay"]
-    GLUE_REPLAY_BAU_WORKFLOW  = module.glue.workflow_names["bau"]
-    GLUE_REPLAY_INGEST_JOB    = module.glue.job_names["ingest_rest_api"]
-    GLUE_REPLAY_NORMALIZE_JOB = module.glue.job_names["normalize"]
-    GLUE_REPLAY_UPLOADS_URI   = local.uploads_uri
-    GLUE_REPLAY_WAREHOUSE     = local.warehouse_uri
+    GLUE_REPLAY_PIPELINES   = jsonencode(local.trigger_pipelines)
+    GLUE_REPLAY_UPLOADS_URI = local.uploads_uri
+    GLUE_REPLAY_WAREHOUSE   = local.warehouse_uri
     # Uploaded id files are encrypted with the deployment's key, like everything else here.
     GLUE_REPLAY_UPLOADS_KMS_KEY = module.kms.key_arn
   }

@@ -1,30 +1,27 @@
 output "cli_config" {
-  description = "What the glue-replay CLI needs to start replays on this deployment: `terraform output -json cli_config > glue-replay.json`."
+  description = "What the glue-replay CLI needs to start replays on this deployment: `terraform output -json cli_config > glue-replay.json`. Its pipelines are the Lambda's GLUE_REPLAY_PIPELINES."
   value = {
-    workflow_name     = module.glue.workflow_names["replay"]
-    bau_workflow_name = module.glue.workflow_names["bau"]
-    ingest_job        = module.glue.job_names["ingest_rest_api"]
-    normalize_job     = module.glue.job_names["normalize"]
-    uploads_uri       = local.uploads_uri
-    uploads_kms_key   = module.kms.key_arn
-    warehouse         = local.warehouse_uri
-    region            = var.region
+    region          = var.region
+    warehouse       = local.warehouse_uri
+    uploads_uri     = local.uploads_uri
+    uploads_kms_key = module.kms.key_arn
+    pipelines       = local.trigger_pipelines
   }
 }
 
+output "pipelines" {
+  description = "Entity => its Glue jobs and workflows: {ingest_job, normalize_job, workflow_name (replay, on demand), bau_workflow_name (scheduled)}."
+  value       = module.glue.pipelines
+}
+
 output "job_names" {
-  description = "Job key => Glue job name."
+  description = "Job key (<entity>-ingest, <entity>-normalize) => Glue job name."
   value       = module.glue.job_names
 }
 
 output "workflow_names" {
-  description = "Glue workflow names: bau (scheduled) and replay (started per request)."
+  description = "Workflow key (<entity>-bau scheduled, <entity>-replay started per request) => Glue workflow name."
   value       = module.glue.workflow_names
-}
-
-output "replay_workflow_name" {
-  description = "Name of the Glue workflow a replay request starts."
-  value       = module.glue.workflow_names["replay"]
 }
 
 output "warehouse_uri" {
@@ -57,9 +54,9 @@ output "lambda_function_arn" {
   value       = module.trigger.function_arn
 }
 
-output "source_token_secret_arn" {
-  description = "ARN of the source API token secret; put its value with `aws secretsmanager put-secret-value`."
-  value       = module.secrets.secret_arn
+output "source_token_secret_arns" {
+  description = "Entity => ARN of its source token secret (pipelines with reads_source_token = true); put each value with `aws secretsmanager put-secret-value`."
+  value       = module.secrets.secret_arns
 }
 
 output "alerts_topic_arn" {

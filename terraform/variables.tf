@@ -13,7 +13,7 @@ variable "region" {
 
 variable "name_prefix" {
   type        = string
-  description = "Prefix of every resource name (jobs are <name_prefix>-<job>, buckets <name_prefix>-<purpose>-<account>-<region>): lower-case letters, digits and hyphens, 3-20 characters."
+  description = "Prefix of every resource name (jobs are <name_prefix>-<entity>-ingest and -normalize, buckets <name_prefix>-<purpose>-<account>-<region>): lower-case letters, digits and hyphens, 3-20 characters."
   default     = "glue-replay"
 
   validation {
@@ -28,13 +28,115 @@ variable "tags" {
   default     = {}
 }
 
-variable "source_url" {
-  type        = string
-  description = "Base URL of the source REST API the ingest job reads (--source_url); no credentials in it: the token is in the Secrets Manager secret."
+variable "pipelines" {
+  type = map(object({
+    description      = string
+    ingest_script    = string
+    normalize_script = string
+    id_rule = object({
+      pattern = string
+      help    = string
+    })
+    source_url         = optional(string)
+    reads_source_token = optional(bool, false)
+    settings           = optional(map(string), {})
+  }))
+  description = <<-EOT
+    The pipelines to deploy, by entity name (lower_snake_case, 1-32 characters: it is part of the
+    job, workflow, role and secret names and of the table paths raw/<entity>, normalized/<entity>
+    and quarantine/<entity>). The default is the bundled customers pipeline; replace it with yours.
+    Each entry:
+      description         what the pipeline moves, for the jobs' and workflows' descriptions
+      ingest_script       its ingest job's script, glue_jobs/<name>.py (relative to repo_root)
+      normalize_script    its normalize job's script, glue_jobs/<name>.py
+      id_rule             the entity's id rule as the library defines it (Entity.ids): a regex
+                          that must match a whole id, and its help text; the replay Lambda and the
+                          CLI validate requests with it before starting anything
+      source_url          the source's base URL for the ingest job's --source_url, or null
+      reads_source_token  whether the ingest job reads a Secrets Manager secret with the source's
+                          credentials (<name_prefix>-<entity>-source-token, created empty)
+      settings            the pipeline's own deployment settings (Pipeline.settings), name => value:
+                          each becomes the ingest job's non-overridable --<name>. No credentials here:
+                          they belong in the secret.
+  EOT
+  default = {
+    customers = {
+      description      = "CRM customers from the CRM's REST API"
+      ingest_script    = "glue_jobs/ingest_customers.py"
+      normalize_script = "glue_jobs/normalize_customers.py"
+      # glue_replay_examples.customers.CUSTOMER_IDS (tests/test_terraform.py holds them equal).
+      id_rule = {
+        pattern = "[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"
+        help    = "1-64 letters, digits or _ . : -, starting with a letter or digit"
+      }
+      source_url         = null
+      reads_source_token = true
+      settings           = {}
+    }
+  }
 
   validation {
-    condition     = can(regex("^https?://[^/@\\s]+", var.source_url))
-    error_message = "source_url must be an http(s) URL without user info, e.g. https://api.example.com."
+    condition     = length(var.pipelines) >= 1
+    error_message = "pipelines must declare at least one pipeline."
+  }
+
+  validation {
+    condition     = alltrue([for entity in keys(var.pipelines) : can(regex("^[a-z][a-z0-9_]{0,31}$", entity))])
+    error_message = "Each pipeline's key is its entity name: lower_snake_case, 1-32 characters, starting with a letter (e.g. customers, purchase_orders)."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for pipeline in var.pipelines : [
+        for script in [pipeline.ingest_script, pipeline.normalize_script] : can(regex("^glue_jobs/[A-Za-z0-9_]+\\.py$", script))
+      ]
+    ]))
+    error_message = "ingest_script and normalize_script must be Python files directly under glue_jobs/, e.g. glue_jobs/ingest_orders.py."
+  }
+
+  validation {
+    condition = length(distinct(flatten([
+      for pipeline in var.pipelines : [pipeline.ingest_script, pipeline.normalize_script]
+    ]))) == 2 * length(var.pipelines)
+    error_message = "Every pipeline has its own two scripts: no script may be used twice (a script names its pipeline)."
+  }
+
+  validation {
+    condition     = alltrue([for pipeline in var.pipelines : trimspace(pipeline.description) != ""])
+    error_message = "Each pipeline needs a description."
+  }
+
+  validation {
+    condition     = alltrue([for pipeline in var.pipelines : trimspace(pipeline.id_rule.pattern) != "" && trimspace(pipeline.id_rule.help) != ""])
+    error_message = "Each pipeline's id_rule needs a pattern (a regex matching a whole id) and a help text saying what it accepts."
+  }
+
+  validation {
+    condition     = alltrue([for pipeline in var.pipelines : pipeline.source_url == null || can(regex("^https?://[^/@\\s]+(/\\S*)?$", coalesce(pipeline.source_url, "-")))])
+    error_message = "source_url must be null or an http(s) URL without user info, e.g. https://api.example.com: credentials go in the source token secret."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for pipeline in var.pipelines : [
+        for name in keys(pipeline.settings) : can(regex("^[a-z][a-z0-9_]{0,63}$", name))
+      ]
+    ]))
+    error_message = "settings names are the job argument names without the dashes: lower_snake_case, e.g. jdbc_url."
+  }
+
+  # The replay fields stay overridable per run and the deployment settings are set from the
+  # entry's own attributes; a pipeline setting may be neither (DESIGN §4).
+  validation {
+    condition = alltrue(flatten([
+      for pipeline in var.pipelines : [
+        for name in keys(pipeline.settings) : !contains([
+          "replay_mode", "date", "until", "ids", "ids_file", "id_column", "request_id", "dry_run",
+          "requested_by", "warehouse", "source_url", "source_token_secret", "mode",
+        ], name)
+      ]
+    ]))
+    error_message = "settings may not name a replay argument (replay_mode, date, until, ids, ids_file, id_column, request_id, dry_run, requested_by), a deployment setting set elsewhere (warehouse, source_url, source_token_secret) or Glue's reserved mode."
   }
 }
 
@@ -118,12 +220,12 @@ variable "enable_bau_schedule" {
 
 variable "worker_type" {
   type        = string
-  description = "Glue worker type of the jobs."
+  description = "Glue worker type of the jobs: G.1X, G.2X, G.4X or G.8X (what the AWS provider accepts for a Glue 5.1 Spark job; Standard, G.025X and Z.2X are for older, streaming and Ray jobs)."
   default     = "G.1X"
 
   validation {
-    condition     = contains(["G.1X", "G.2X", "G.4X", "G.8X", "G.12X", "G.16X", "R.1X", "R.2X", "R.4X", "R.8X"], var.worker_type)
-    error_message = "worker_type must be one of G.1X, G.2X, G.4X, G.8X, G.12X, G.16X, R.1X, R.2X, R.4X, R.8X."
+    condition     = contains(["G.1X", "G.2X", "G.4X", "G.8X"], var.worker_type)
+    error_message = "worker_type must be one of G.1X, G.2X, G.4X, G.8X."
   }
 }
 

@@ -18,6 +18,27 @@ os.environ.setdefault("GLUE_REPLAY_JARS_DIR", str(REPO / ".cache" / "jars"))
 from pyspark.sql import SparkSession  # noqa: E402 - after TZ is fixed for the JVM and Python
 
 
+#: Modules that run whole jobs, real servers or Terraform: `make test` runs them, `make check`
+#: (the inner loop) skips them with ``-m "not slow"``.
+SLOW_MODULES = frozenset(
+    {
+        "test_pipelines",
+        "test_extension_api",
+        "test_conformance_customers",
+        "test_aws_cli",
+        "test_terraform",
+        "test_cli",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__ in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
     from glue_replay.runtime import build_spark_session

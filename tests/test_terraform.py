@@ -1,23 +1,39 @@
-"""terraform/: checkov finds nothing to fix, and the Glue jobs it deploys are the ones the code has.
+"""terraform/: what it deploys is what the code runs, checked by Terraform itself, offline.
 
-The HCL is read with python-hcl2, not with regular expressions (only the checkov skip comments
-are read as text): blocks and attributes come from its parsed document, and the expressions that
-build a job's arguments (``merge(local.a, each.value.settings)``,
-``"s3://${var.bucket}/${each.value.script}"``) are evaluated on hcl2's own parse tree by the small
-evaluator below. It knows literals, strings, objects, tuples, ``local.``, ``var.`` (a module's
-inputs, as its caller passes them), ``each.``, ``merge()`` and conditionals (the union of both
-branches: every key the job may get). Anything else is a value known only at apply time (a bucket
-name, a secret's ARN), which is fine for a value and a failure for a key: the keys of every job's
-arguments must be readable without AWS.
+Three layers:
+
+- **static**: python-hcl2 reads the .tf files (variables typed and described, module calls,
+  the example tfvars); the checkov skip comments are read as text; checkov scans terraform/.
+- **Terraform**: ``terraform fmt``, ``terraform validate``, ``terraform console`` (the
+  variables as Terraform reads them) and ``terraform test`` on a copy of terraform/, with a
+  generated test file that *plans* the root module with the AWS provider offline (fake
+  credentials; the account id and a few ARNs overridden): no AWS call, Terraform's own
+  evaluation of every expression and the provider's own checks of every name. The plans
+  (``terraform test -verbose -json``) are what the tests below read: jobs and their arguments,
+  workflows and triggers, every role's policy document, the secrets, the Lambda's environment
+  and ``cli_config``; for the bundled pipelines (the default) and for three pipelines that use
+  every option of a ``pipelines`` entry. The same file checks that the variable validations
+  refuse what they should (``expect_failures``).
+- **the code**: the bundled pipelines are the ones ``glue_jobs/`` runs, with the Python
+  entities' id rules and settings; the wheel and the Lambda zip hold what they should.
+
+The Terraform binary is required (``$TERRAFORM`` or ``terraform`` on the PATH); providers come
+as ``$TF_CLI_CONFIG_FILE`` says if that file exists, else from the plugin mirror /opt/tf-plugins
+if present, else from the registry.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import ast
+import importlib
+import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,18 +42,15 @@ from typing import Any
 import hcl2
 import pytest
 from hcl2.utils import SerializationOptions
-from lark import Token, Tree
 
-from glue_replay.jobs import JOBS, JobSpec
-from glue_replay.request import REPLAY_ARGUMENTS
-from glue_replay.trigger.config import DeploymentConfig
+from glue_replay.arguments import job_fields
+from glue_replay.request import REPLAY_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
 TERRAFORM = ROOT / "terraform"
-GLUE_MODULE = TERRAFORM / "modules" / "glue"
-ARTIFACTS_MODULE = TERRAFORM / "modules" / "artifacts"
+PLUGIN_MIRROR = Path("/opt/tf-plugins")
 
-#: AWS Glue's own job parameters: the only keys a job may have beyond its JobSpec's arguments.
+#: AWS Glue's own job parameters: the only keys a job may have beyond the ones its script reads.
 GLUE_PARAMETERS = frozenset(
     {
         "--job-language",
@@ -61,13 +74,89 @@ GLUE_PARAMETERS = frozenset(
         "--enable-auto-scaling",
     }
 )
-#: Replay arguments default to "absent" (DESIGN §4): empty, and --dry_run false.
-NEUTRAL_DEFAULTS = {f"--{name}": "" for name in REPLAY_ARGUMENTS} | {"--dry_run": "false"}
-#: What the glue-replay CLI reads from `terraform output -json cli_config`: the configuration's
-#: fields (its ``origin`` is where they were read from, not a setting).
-CLI_CONFIG_KEYS = {f.name for f in dataclasses.fields(DeploymentConfig)} - {"origin"}
 SKIP_COMMENT = re.compile(r"#\s*checkov:skip=(?P<check>[A-Z0-9_]+)(?::(?P<reason>.*))?")
 HCL = SerializationOptions(with_comments=False, explicit_blocks=False)
+
+# --- the mocked account the plans run in ---------------------------------------------------------
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+PREFIX = "glue-replay"  # var.name_prefix's default
+BUCKETS = {
+    purpose: f"{PREFIX}-{purpose}-{ACCOUNT}-{REGION}"
+    for purpose in ("warehouse", "artifacts", "uploads")
+}
+KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-1111-2222-3333-444444444444"
+WAREHOUSE = f"s3://{BUCKETS['warehouse']}/warehouse"
+UPLOADS = f"s3://{BUCKETS['uploads']}/ids"
+
+#: Three pipelines that use every option of an entry: a REST source with a token, a JDBC
+#: source with its own settings and a token, and a minimal entry that leaves every optional
+#: attribute to its default (no source URL, no secret, no settings).
+THREE_PIPELINES: dict[str, dict[str, Any]] = {
+    "customers": {
+        "description": "CRM customers",
+        "ingest_script": "glue_jobs/ingest_customers.py",
+        "normalize_script": "glue_jobs/normalize_customers.py",
+        "id_rule": {"pattern": "[A-Za-z0-9]{1,12}", "help": "1-12 letters or digits"},
+        "source_url": "https://crm.example.com/api",
+        "reads_source_token": True,
+    },
+    "orders": {
+        "description": "shop orders from PostgreSQL",
+        "ingest_script": "glue_jobs/ingest_orders.py",
+        "normalize_script": "glue_jobs/normalize_orders.py",
+        "id_rule": {"pattern": "ORD-[0-9]{1,12}", "help": "ORD- and 1-12 digits"},
+        "reads_source_token": True,
+        "settings": {
+            "jdbc_url": "jdbc:postgresql://db.example.com:5432/shop",
+            "jdbc_table": "orders",
+        },
+    },
+    "products": {
+        "description": "the product catalogue",
+        "ingest_script": "glue_jobs/ingest_products.py",
+        "normalize_script": "glue_jobs/normalize_products.py",
+        "id_rule": {"pattern": "[0-9]{1,9}", "help": "1-9 digits"},
+    },
+}
+ENTRY_DEFAULTS = {"source_url": None, "reads_source_token": False, "settings": {}}
+#: The longest names the variables accept: every resource name must still be valid.
+LONGEST_PREFIX = "glue-replay-abcdefgh"
+LONGEST_ENTITY = "a" * 32
+
+#: Variable values each variable validation must refuse: (run name, variable, values).
+REFUSED = [
+    ("refuses_an_entity_name_not_lower_snake_case", "pipelines", {"Orders": {}}),
+    (
+        "refuses_a_script_outside_glue_jobs",
+        "pipelines",
+        {"orders": {"ingest_script": "scripts/ingest_orders.py"}},
+    ),
+    (
+        "refuses_a_script_used_twice",
+        "pipelines",
+        {"orders": {"normalize_script": "glue_jobs/ingest_orders.py"}},
+    ),
+    (
+        "refuses_a_setting_named_like_a_replay_argument",
+        "pipelines",
+        {"orders": {"settings": {"replay_mode": "full"}}},
+    ),
+    (
+        "refuses_a_setting_name_with_dashes",
+        "pipelines",
+        {"orders": {"settings": {"--jdbc_url": "x"}}},
+    ),
+    (
+        "refuses_credentials_in_source_url",
+        "pipelines",
+        {"orders": {"source_url": "https://user:pw@db.example.com"}},
+    ),
+    ("refuses_an_empty_id_rule", "pipelines", {"orders": {"id_rule": {"pattern": "", "help": ""}}}),
+    ("refuses_no_pipeline", "pipelines", None),
+    ("refuses_a_worker_type_glue_5_1_does_not_run", "worker_type", "G.12X"),
+]
 
 
 # --- reading HCL ---------------------------------------------------------------------------------
@@ -113,19 +202,6 @@ class Module:
     def module_calls(self) -> dict[str, dict[str, Any]]:
         return self.labelled("module")
 
-    @property
-    def locals(self) -> dict[str, Any]:
-        return {name: raw for entry in self.blocks.get("locals", []) for name, raw in entry.items()}
-
-    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
-        return {
-            unquote(name): body
-            for entry in self.blocks.get("resource", [])
-            for resource_type, named in entry.items()
-            if unquote(resource_type) == kind
-            for name, body in named.items()
-        }
-
 
 def tf_directories() -> list[Path]:
     return [TERRAFORM, *sorted(p for p in (TERRAFORM / "modules").iterdir() if p.is_dir())]
@@ -136,221 +212,351 @@ def module(directory: Path) -> Module:
     return Module.load(directory)
 
 
-# --- evaluating HCL expressions ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Unknown:
-    """A value Terraform knows only at plan or apply time: a resource attribute, an unset input."""
-
-    expression: str
-
-    def __str__(self) -> str:
-        return f"<{self.expression}>"
-
-
-class NotStaticError(AssertionError):
-    """An expression whose keys the test must know (a job's arguments) depends on AWS."""
-
-
-def _trees(node: Tree) -> list[Tree]:
-    return [
-        child
-        for child in node.children
-        if isinstance(child, Tree) and child.data != "new_line_or_comment"
-    ]
-
-
-def _unescape(chars: str) -> str:
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m[1], m[1]), chars)
-
-
-class Evaluator:
-    """Evaluates the expressions of one module, given its inputs and (for a resource) ``each``."""
-
-    def __init__(self, tf: Module, inputs: dict[str, Any], each: dict[str, Any] | None = None):
-        self.module = tf
-        self.inputs = inputs
-        self.each = each
-        self._locals: dict[str, Any] = {}
-
-    def value(self, raw: Any) -> Any:
-        """A value as hcl2 serialises it: strings are expressions, dicts objects, lists tuples."""
-        if isinstance(raw, str):
-            return self.expression(raw)
-        if isinstance(raw, dict):
-            return {unquote(key): self.value(item) for key, item in raw.items()}
-        if isinstance(raw, list):
-            return [self.value(item) for item in raw]
-        return raw
-
-    def expression(self, text: str) -> Any:
-        source = text[2:-1] if text.startswith("${") and text.endswith("}") else text
-        tree = hcl2.parses_to_tree(f"x = {source}\n")
-        (attribute,) = tree.find_data("attribute")
-        return self.evaluate(_trees(attribute)[-1])
-
-    def evaluate(self, node: Tree) -> Any:
-        kind, children = node.data, _trees(node)
-        tokens = [child for child in node.children if isinstance(child, Token)]
-        if kind == "expr_term" and len(children) == 1:
-            return self.evaluate(children[0])
-        if kind in ("int_lit", "float_lit"):
-            return json.loads(str(tokens[0]))
-        if kind == "literal_value":
-            return {"true": True, "false": False, "null": None}[str(tokens[0])]
-        if kind == "string":
-            return self.template(children)
-        if kind == "tuple":
-            return [self.evaluate(child) for child in children]
-        if kind == "object":
-            return dict(self.element(child) for child in children)
-        if kind == "identifier":
-            return self.reference(str(tokens[0]))
-        if kind == "get_attr_expr_term":
-            base, attribute = children
-            return self.lookup(self.evaluate(base), str(_trees(attribute)[0].children[0]))
-        if kind == "index_expr_term":
-            base, index = children
-            return self.lookup(self.evaluate(base), self.evaluate(_trees(index)[0]))
-        if kind == "function_call":
-            return self.call(node)
-        if kind == "conditional":
-            _, if_true, if_false = (self.evaluate(child) for child in children)
-            if isinstance(if_true, dict) and isinstance(if_false, dict):
-                return if_false | if_true
-            return Unknown("a conditional")
-        return Unknown(kind)
-
-    def template(self, parts: list[Tree]) -> Any:
-        pieces: list[Any] = []
-        for part in parts:
-            (content,) = part.children
-            if isinstance(content, Token):
-                text = str(content)
-                pieces.append(text[1:] if text.startswith("$${") else _unescape(text))
-            else:  # an interpolation: ${ expression }
-                pieces.append(self.evaluate(_trees(content)[0]))
-        if len(pieces) == 1 and not isinstance(pieces[0], str):
-            return pieces[0]
-        return "".join(str(piece) for piece in pieces)
-
-    def element(self, node: Tree) -> tuple[str, Any]:
-        key_node, value_node = _trees(node)
-        (key_expression,) = _trees(key_node)
-        key_terms = _trees(key_expression)
-        if len(key_terms) == 1 and key_terms[0].data == "identifier":  # a bare key: { name = 1 }
-            key: Any = str(key_terms[0].children[0])
-        else:
-            key = self.evaluate(key_expression)
-        if not isinstance(key, str):
-            raise NotStaticError(f"object key {key} is not known without AWS")
-        return key, self.evaluate(value_node)
-
-    def reference(self, name: str) -> Any:
-        if name == "local":
-            return _Namespace(self.local)
-        if name == "var":
-            return _Namespace(self.variable)
-        if name == "each" and self.each is not None:
-            return self.each
-        return Unknown(name)
-
-    def local(self, name: str) -> Any:
-        if name not in self._locals:
-            self._locals[name] = self.value(self.module.locals[name])
-        return self._locals[name]
-
-    def variable(self, name: str) -> Any:
-        if name in self.inputs:
-            return self.inputs[name]
-        declared = self.module.variables[name]
-        return self.value(declared["default"]) if "default" in declared else Unknown(f"var.{name}")
-
-    def lookup(self, base: Any, key: Any) -> Any:
-        if isinstance(base, _Namespace):
-            return base.resolve(key)
-        if isinstance(base, Unknown) or isinstance(key, Unknown):
-            return Unknown(f"{base}[{key}]")
-        return base[key]
-
-    def call(self, node: Tree) -> Any:
-        name_node, *rest = _trees(node)
-        name = str(name_node.children[0])
-        arguments = [self.evaluate(child) for tree in rest for child in _trees(tree)]
-        if name != "merge":
-            return Unknown(f"{name}(...)")
-        for argument in arguments:
-            if not isinstance(argument, dict):
-                raise NotStaticError(f"merge() of {argument}: its keys are not known without AWS")
-        merged: dict[str, Any] = {}
-        for argument in arguments:
-            merged |= argument
-        return merged
-
-
-@dataclass(frozen=True)
-class _Namespace:
-    """``local`` or ``var``: resolves ``<namespace>.<name>``."""
-
-    resolver: Any
-
-    def resolve(self, name: Any) -> Any:
-        return self.resolver(name)
-
-
-def module_inputs(caller: Module, call: str) -> dict[str, Any]:
-    """The inputs ``caller`` passes to its ``module "<call>"``, evaluated in the caller."""
-    meta = {"source", "count", "for_each", "depends_on", "providers"}
-    body = caller.module_calls[call]
-    evaluator = Evaluator(caller, {})
-    return {name: evaluator.value(raw) for name, raw in body.items() if name not in meta}
-
-
 def root() -> Module:
     return module(TERRAFORM)
 
 
-def glue_jobs() -> dict[str, dict[str, Any]]:
-    """The root's job map, as it reaches modules/glue (job key -> entry)."""
-    jobs = module_inputs(root(), "glue")["jobs"]
-    assert isinstance(jobs, dict), f"module glue's jobs must be statically readable, got {jobs}"
-    return jobs
+def default_of(variable: str) -> str:
+    return unquote(str(root().variables[variable]["default"]))
+
+
+def hcl(value: Any) -> str:
+    """A Python value as an HCL literal (strings JSON-escaped, template sequences escaped)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
+    if isinstance(value, dict):
+        return "{\n" + "".join(f"{json.dumps(k)} = {hcl(v)}\n" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(hcl(item) for item in value) + "]"
+    raise TypeError(f"no HCL literal for {value!r}")
+
+
+# --- running Terraform ---------------------------------------------------------------------------
+
+
+def terraform_binary() -> str:
+    found = os.environ.get("TERRAFORM") or shutil.which("terraform")
+    if not found:
+        pytest.fail("terraform not found: put it on the PATH or set TERRAFORM to its executable")
+    return found
+
+
+def run_terraform(
+    workdir: Path, command: str, *args: str, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+    configured = os.environ.get("TF_CLI_CONFIG_FILE")
+    if not (configured and Path(configured).is_file()) and PLUGIN_MIRROR.is_dir():
+        config = workdir.parent / "terraform-cli.tfrc"
+        mirror = f'filesystem_mirror {{\n    path = "{PLUGIN_MIRROR}"\n  }}'
+        config.write_text(f"provider_installation {{\n  {mirror}\n}}\n", encoding="utf-8")
+        env["TF_CLI_CONFIG_FILE"] = str(config)
+    result = subprocess.run(
+        [terraform_binary(), command, "-no-color", *args],
+        cwd=workdir,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"terraform {command} {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stderr}\n{result.stdout[-5000:]}"
+        )
+    return result
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An initialised copy of terraform/ laid out like the repository: beside glue_jobs/ (the
+    real scripts and those of THREE_PIPELINES) and a dist/ of placeholder artifacts."""
+    repo = tmp_path_factory.mktemp("repo")
+    shutil.copytree(
+        TERRAFORM,
+        repo / "terraform",
+        ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "*.tfvars", "tests"),
+    )
+    shutil.copytree(
+        ROOT / "glue_jobs", repo / "glue_jobs", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    scripts = [
+        entry[key]
+        for entry in THREE_PIPELINES.values()
+        for key in ("ingest_script", "normalize_script")
+    ]
+    scripts += [f"glue_jobs/{stage}_{LONGEST_ENTITY}.py" for stage in ("ingest", "normalize")]
+    for script in scripts:
+        if not (repo / script).exists():
+            (repo / script).write_text("# a placeholder: only its hash is read\n", encoding="utf-8")
+    for artifact in (default_of("wheel_file"), default_of("lambda_zip_file")):
+        (repo / artifact).parent.mkdir(parents=True, exist_ok=True)
+        (repo / artifact).write_bytes(b"placeholder")
+    directory = repo / "terraform"
+    run_terraform(directory, "init", "-backend=false", "-input=false")
+    return directory
+
+
+def terraform_value(workdir: Path, expression: str, *args: str) -> Any:
+    """``expression`` evaluated by ``terraform console`` (variables validated, no AWS call)."""
+    result = run_terraform(workdir, "console", *args, stdin=f"jsonencode({expression})\n")
+    return json.loads(json.loads(result.stdout.strip()))
+
+
+# --- planning offline -----------------------------------------------------------------------------
+
+
+def entry(overrides: dict[str, Any]) -> dict[str, Any]:
+    """A valid pipeline entry (THREE_PIPELINES' orders) with ``overrides`` applied."""
+    return THREE_PIPELINES["orders"] | overrides
+
+
+def resource_override(target: str, values: dict[str, str]) -> str:
+    return (
+        "override_resource {\n"
+        f"  target          = {target}\n"
+        "  override_during = plan\n"
+        f"  values          = {hcl(values)}\n"
+        "}\n"
+    )
+
+
+def secret_overrides(pipelines: dict[str, dict[str, Any]]) -> str:
+    return "".join(
+        resource_override(
+            f'module.secrets.aws_secretsmanager_secret.source_token["{entity}"]',
+            {"arn": secret_arn(entity)},
+        )
+        for entity, pipeline in pipelines.items()
+        if pipeline.get("reads_source_token")
+    )
+
+
+def plan_test_file(bundled: dict[str, dict[str, Any]]) -> str:
+    """The ``terraform test`` file: an offline AWS account, then one run per deployment
+    (``bundled``: var.pipelines' default)."""
+    # The real AWS provider, offline: fake credentials and no account look-up. Nothing is
+    # created (the runs only plan); the one data source that would call AWS is overridden.
+    account = "".join(
+        f"override_data {{\n  target = module.{name}.data.aws_caller_identity.current\n"
+        f'  values = {{ account_id = "{ACCOUNT}" }}\n}}\n'
+        for name in ("kms", "storage", "iam", "monitoring")
+    )
+    offline = f"""
+provider "aws" {{
+  region                      = "{REGION}"
+  access_key                  = "not-a-key"
+  secret_key                  = "not-a-secret"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+}}
+
+variables {{
+  region = "{REGION}"
+}}
+
+{account}
+{resource_override("module.kms.aws_kms_key.this", {"arn": KMS_KEY})}
+"""
+    buckets = "".join(
+        resource_override(
+            f'module.storage.aws_s3_bucket.data["{purpose}"]',
+            {"id": name, "arn": f"arn:aws:s3:::{name}"},
+        )
+        for purpose, name in BUCKETS.items()
+    )
+    runs = [
+        # the bundled pipelines: var.pipelines' default, every other variable's default too
+        'run "bundled" {\n  command = plan\n' + secret_overrides(bundled) + "}\n",
+        'run "three_pipelines" {\n  command = plan\n'
+        f"  variables {{\n    pipelines = {hcl(THREE_PIPELINES)}\n  }}\n"
+        + secret_overrides(THREE_PIPELINES)
+        + "}\n",
+        'run "longest_names" {\n  command = plan\n  variables {\n'
+        f"    name_prefix = {hcl(LONGEST_PREFIX)}\n"
+        f"    pipelines = {hcl({LONGEST_ENTITY: longest_entry()})}\n  }}\n}}\n",
+    ]
+    for name, variable, value in REFUSED:
+        if variable == "pipelines":
+            value = {} if value is None else {k: entry(v) for k, v in value.items()}
+        runs.append(
+            f'run "{name}" {{\n  command = plan\n'
+            f"  variables {{\n    {variable} = {hcl(value)}\n  }}\n"
+            f"  expect_failures = [var.{variable}]\n}}\n"
+        )
+    return offline + buckets + "\n".join(runs)
+
+
+def longest_entry() -> dict[str, Any]:
+    return {
+        **THREE_PIPELINES["orders"],
+        "ingest_script": f"glue_jobs/ingest_{LONGEST_ENTITY}.py",
+        "normalize_script": f"glue_jobs/normalize_{LONGEST_ENTITY}.py",
+    }
+
+
+class _Unknown:
+    def __repr__(self) -> str:
+        return "<known after apply>"
+
+
+UNKNOWN = _Unknown()
+
+
+def with_unknowns(after: Any, unknown: Any) -> Any:
+    """A planned value with the leaves Terraform knows only at apply time set to UNKNOWN."""
+    if unknown is True:
+        return UNKNOWN
+    if isinstance(after, dict):
+        marks = unknown if isinstance(unknown, dict) else {}
+        return {
+            key: with_unknowns(after.get(key), marks.get(key))
+            for key in after.keys() | marks.keys()
+        }
+    if isinstance(after, list):
+        marks = unknown if isinstance(unknown, list) else []
+        return [
+            with_unknowns(item, marks[i] if i < len(marks) else None)
+            for i, item in enumerate(after)
+        ]
+    return after
 
 
 @dataclass(frozen=True)
-class DeployedJob:
-    key: str
-    script_location: str
-    default_arguments: dict[str, Any]
-    non_overridable_arguments: dict[str, Any]
-    glue_version: Any
-    max_concurrent_runs: Any
+class Plan:
+    """One run's plan: every resource and data source instance, and the root outputs."""
+
+    instances: dict[
+        tuple[str, str], dict[Any, Any]
+    ]  # (module.x.[data.]type, name) -> index -> values
+    outputs: dict[str, Any]
+
+    @classmethod
+    def parse(cls, document: dict[str, Any]) -> Plan:
+        instances: dict[tuple[str, str], dict[Any, Any]] = {}
+        for change in document.get("resource_changes", []):
+            kind = change["type"] if change["mode"] == "managed" else f"data.{change['type']}"
+            where = f"{change.get('module_address', '')}.{kind}".lstrip(".")
+            values = with_unknowns(
+                change["change"].get("after"), change["change"].get("after_unknown")
+            )
+            instances.setdefault((where, change["name"]), {})[change.get("index")] = values
+        outputs = {
+            name: with_unknowns(output.get("after"), output.get("after_unknown"))
+            for name, output in document.get("output_changes", {}).items()
+        }
+        return cls(instances, outputs)
+
+    def __call__(self, where: str, name: str) -> dict[Any, Any]:
+        """Instances of ``<where>.<name>`` by index, ``plan("module.glue.aws_glue_job", "this")``"""
+        return self.instances.get((where, name), {})
 
 
-def deployed_jobs() -> dict[str, DeployedJob]:
-    """Every aws_glue_job of modules/glue, evaluated for each entry of the job map."""
-    glue = module(GLUE_MODULE)
-    inputs = module_inputs(root(), "glue")
-    (job,) = glue.resources("aws_glue_job").values()
-    deployed = {}
-    for key, entry in glue_jobs().items():
-        evaluator = Evaluator(glue, inputs, {"key": key, "value": entry})
-        (command,) = job["command"]
-        (execution,) = job["execution_property"]
-        deployed[key] = DeployedJob(
-            key=key,
-            script_location=evaluator.value(command["script_location"]),
-            default_arguments=evaluator.value(job["default_arguments"]),
-            non_overridable_arguments=evaluator.value(job["non_overridable_arguments"]),
-            glue_version=evaluator.value(job["glue_version"]),
-            max_concurrent_runs=evaluator.value(execution["max_concurrent_runs"]),
-        )
-    return deployed
+@dataclass(frozen=True)
+class PlanRuns:
+    plans: dict[str, Plan]
+    statuses: dict[str, str]
+    diagnostics: list[str]
 
 
-def spec_by_name() -> dict[str, JobSpec]:
-    return {spec.name: spec for spec in JOBS}
+@pytest.fixture(scope="module")
+def plan_runs(workdir: Path, bundled_pipelines: dict[str, dict[str, Any]]) -> PlanRuns:
+    tests = workdir / "tests"
+    tests.mkdir(exist_ok=True)
+    (tests / "plan.tftest.hcl").write_text(plan_test_file(bundled_pipelines), encoding="utf-8")
+    result = run_terraform(workdir, "test", "-verbose", "-json", check=False)
+    plans, statuses, diagnostics = {}, {}, []
+    for line in result.stdout.splitlines():
+        message = json.loads(line)
+        run = message.get("@testrun")
+        if message["type"] == "test_plan" and run:
+            plans[run] = Plan.parse(message["test_plan"])
+        elif message["type"] == "test_run" and message["test_run"].get("progress") == "complete":
+            statuses[run] = message["test_run"]["status"]
+        elif message["type"] == "diagnostic":
+            detail = message["diagnostic"].get("detail") or ""
+            diagnostics.append(f"[{run or '-'}] {message['@message']} {detail}".strip())
+    if not statuses:
+        pytest.fail(f"terraform test ran nothing ({result.returncode}):\n{result.stderr}")
+    return PlanRuns(plans, statuses, diagnostics)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A planned deployment and the pipelines it was planned with (entry defaults applied)."""
+
+    plan: Plan
+    pipelines: dict[str, dict[str, Any]]
+    #: the bundled pipelines, whose scripts and Python pipelines are in the repository
+    bundled: bool
+
+    def jobs(self) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """(job key, entity, stage, pipeline entry) of every job the pipelines should have."""
+        for entity, pipeline in self.pipelines.items():
+            for stage in ("ingest", "normalize"):
+                yield f"{entity}-{stage}", entity, stage, pipeline
+
+
+@pytest.fixture(scope="module")
+def bundled_pipelines(workdir: Path) -> dict[str, dict[str, Any]]:
+    """var.pipelines' default, as Terraform reads it (optional attributes filled in)."""
+    value = terraform_value(workdir, "var.pipelines", f"-var=region={REGION}")
+    assert isinstance(value, dict)
+    return value
+
+
+@pytest.fixture(scope="module", params=["bundled", "three_pipelines"])
+def deployment(
+    request: pytest.FixtureRequest,
+    plan_runs: PlanRuns,
+    bundled_pipelines: dict[str, dict[str, Any]],
+) -> Deployment:
+    run = request.param
+    if run not in plan_runs.plans:
+        pytest.fail(f"terraform test did not plan {run}:\n" + "\n".join(plan_runs.diagnostics))
+    if run == "bundled":
+        return Deployment(plan_runs.plans[run], bundled_pipelines, bundled=True)
+    pipelines = {entity: ENTRY_DEFAULTS | entry for entity, entry in THREE_PIPELINES.items()}
+    return Deployment(plan_runs.plans[run], pipelines, bundled=False)
+
+
+def secret_arn(entity: str) -> str:
+    return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{PREFIX}-{entity}-source-token-AbCdEf"
+
+
+def glue_arn(kind: str, name: str) -> str:
+    return f"arn:aws:glue:{REGION}:{ACCOUNT}:{kind}/{name}"
+
+
+def statements(policy: str) -> dict[str, dict[str, Any]]:
+    """A policy document's JSON by statement sid, Action and Resource always lists."""
+    document = json.loads(policy)
+    by_sid = {
+        statement["Sid"]: statement
+        | {
+            key: [statement[key]] if isinstance(statement[key], str) else statement[key]
+            for key in ("Action", "Resource")
+            if key in statement
+        }
+        for statement in document["Statement"]
+    }
+    assert len(by_sid) == len(document["Statement"]), "every statement needs its own Sid"
+    return by_sid
+
+
+def table_objects(*tables: str) -> set[str]:
+    """What a role may touch of these tables: their objects, the key and the folder marker."""
+    base = f"arn:aws:s3:::{BUCKETS['warehouse']}/warehouse"
+    return {f"{base}/{table}{suffix}" for table in tables for suffix in ("", "/*", "_$folder$")}
 
 
 # --- checkov -------------------------------------------------------------------------------------
@@ -406,91 +612,113 @@ def test_every_checkov_skip_says_why() -> None:
     assert not unjustified, "a checkov skip needs a reason beside it:\n" + "\n".join(unjustified)
 
 
-# --- the jobs ------------------------------------------------------------------------------------
+# --- terraform fmt, validate, test ---------------------------------------------------------------
 
 
-def test_every_glue_script_has_exactly_one_job_and_every_job_a_script() -> None:
-    scripts = {path.stem for path in (ROOT / "glue_jobs").glob("*.py")}
-    jobs = glue_jobs()
-    assert scripts, "no glue_jobs/*.py"
-    for name in sorted(scripts):
-        owners = [key for key, job in jobs.items() if job["script"] == f"glue_jobs/{name}.py"]
-        assert owners == [name], (
-            f"glue_jobs/{name}.py must be the script of one job {name}: {owners}"
-        )
-    assert set(jobs) == scripts, f"jobs without a script in glue_jobs/: {set(jobs) - scripts}"
-
-
-def test_each_job_runs_its_script_from_where_the_artifacts_module_uploads_it() -> None:
-    artifacts = module(ARTIFACTS_MODULE)
-    inputs = module_inputs(root(), "artifacts")
-    (upload,) = [
-        body for name, body in artifacts.resources("aws_s3_object").items() if name == "script"
+def test_terraform_validate(workdir: Path) -> None:
+    result = run_terraform(workdir, "validate", "-json", check=False)
+    report = json.loads(result.stdout)
+    problems = [
+        f"{d['severity']}: {d['summary']} {d.get('detail', '')}" for d in report["diagnostics"]
     ]
-    assert inputs["jobs"] == glue_jobs(), (
-        "modules/artifacts must upload the scripts of the same jobs"
+    assert report["valid"], "terraform validate:\n" + "\n".join(problems)
+    assert not problems, "terraform validate warns:\n" + "\n".join(problems)
+
+
+def test_terraform_files_are_formatted(workdir: Path) -> None:
+    result = run_terraform(
+        workdir, "fmt", "-check", "-recursive", "-diff", str(TERRAFORM), check=False
     )
-    for key, job in deployed_jobs().items():
-        entry = glue_jobs()[key]
-        uploaded = Evaluator(artifacts, inputs, {"key": key, "value": entry}).value(upload["key"])
-        assert uploaded == f"glue_jobs/{key}.py"
-        assert isinstance(job.script_location, str)
-        assert job.script_location.startswith("s3://")
-        assert job.script_location.endswith(f"/{uploaded}"), job.script_location
+    assert result.returncode == 0, f"run `terraform fmt -recursive terraform`:\n{result.stdout}"
 
 
-def test_the_jobs_are_the_library_job_specs() -> None:
-    jobs = glue_jobs()
-    assert set(jobs) == set(spec_by_name()), "terraform jobs and glue_replay.jobs.JOBS differ"
-    for name, spec in spec_by_name().items():
-        assert jobs[name]["script"] == spec.script
+def test_every_plan_and_every_validation_refusal_passes(plan_runs: PlanRuns) -> None:
+    expected = {"bundled", "three_pipelines", "longest_names", *(name for name, _, _ in REFUSED)}
+    failed = {run: status for run, status in plan_runs.statuses.items() if status != "pass"}
+    assert plan_runs.statuses.keys() == expected
+    assert not failed, f"terraform test runs failed: {failed}\n" + "\n".join(plan_runs.diagnostics)
 
 
-@pytest.mark.parametrize("spec", JOBS, ids=lambda spec: spec.name)
-def test_replay_arguments_are_overridable_and_settings_are_not(spec: JobSpec) -> None:
-    job = deployed_jobs()[spec.name]
-    overridable, fixed = job.default_arguments, job.non_overridable_arguments
-    replay = {f"--{name}" for name in REPLAY_ARGUMENTS}
-    settings = {f"--{name}" for name in spec.settings}
-    assert replay <= overridable.keys(), f"missing replay arguments: {replay - overridable.keys()}"
-    assert settings <= fixed.keys(), f"settings not non-overridable: {settings - fixed.keys()}"
-    assert not overridable.keys() & fixed.keys(), "an argument is both overridable and not"
-    assert not replay & fixed.keys(), "a replay argument must stay overridable per run"
-    assert {f"--{name}" for name in spec.arguments} <= overridable.keys() | fixed.keys()
-    assert {key: overridable[key] for key in replay} == NEUTRAL_DEFAULTS
+# --- the bundled pipelines are the code's --------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", JOBS, ids=lambda spec: spec.name)
-def test_every_job_argument_is_one_the_script_reads_or_glues_own(spec: JobSpec) -> None:
-    job = deployed_jobs()[spec.name]
-    readable = {f"--{name}" for name in spec.arguments} | GLUE_PARAMETERS
-    unknown = (job.default_arguments.keys() | job.non_overridable_arguments.keys()) - readable
-    assert not unknown, f"{spec.name} gets arguments its script does not read: {sorted(unknown)}"
+def pipeline_of_script(script: Path) -> tuple[str, Any]:
+    """(the glue_replay runner a job script calls, the Pipeline object it passes it)."""
+    tree = ast.parse(script.read_text(encoding="utf-8"))
+    imported = {
+        alias.asname or alias.name: (node.module, alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("run_ingest_job", "run_normalize_job")
+    ]
+    assert len(calls) == 1, f"{script.name} must call run_ingest_job or run_normalize_job once"
+    (call,) = calls
+    assert isinstance(call.func, ast.Name)
+    argument = call.args[1]
+    assert isinstance(argument, ast.Name), f"{script.name}: pass an imported Pipeline"
+    module_name, name = imported[argument.id]
+    return call.func.id, getattr(importlib.import_module(module_name), name)
 
 
-@pytest.mark.parametrize("spec", JOBS, ids=lambda spec: spec.name)
-def test_jobs_run_on_glue_5_1_one_run_at_a_time_with_delta(spec: JobSpec) -> None:
-    job = deployed_jobs()[spec.name]
-    assert job.glue_version == "5.1"
-    assert job.max_concurrent_runs == 1
-    assert job.non_overridable_arguments["--datalake-formats"] == "delta"
-    assert job.default_arguments["--job-bookmark-option"] == "job-bookmark-disable"
+def test_the_bundled_pipelines_are_the_scripts_pipelines(
+    bundled_pipelines: dict[str, dict[str, Any]],
+) -> None:
+    for entity, entry in bundled_pipelines.items():
+        runners = {}
+        for stage in ("ingest", "normalize"):
+            script = ROOT / entry[f"{stage}_script"]
+            assert script.is_file(), (
+                f"{entity}: {entry[f'{stage}_script']} is not in the repository"
+            )
+            runner, pipeline = pipeline_of_script(script)
+            assert runner == f"run_{stage}_job", f"{script.name} is not a {stage} job: {runner}"
+            runners[stage] = pipeline
+        assert runners["ingest"] is runners["normalize"], (
+            f"{entity}: the scripts run different pipelines"
+        )
+        pipeline = runners["ingest"]
+        assert pipeline.entity.name == entity
+        assert entry["id_rule"] == {
+            "pattern": pipeline.entity.ids.pattern,
+            "help": pipeline.entity.ids.help,
+        }
+        assert sorted(entry["settings"]) == sorted(pipeline.settings), f"{entity}: settings differ"
 
 
-def test_every_glue_job_resource_is_glue_5_1_with_one_concurrent_run() -> None:
-    found = 0
-    for directory in tf_directories():
-        tf = module(directory)
-        for name, body in tf.resources("aws_glue_job").items():
-            found += 1
-            evaluator = Evaluator(tf, {})
-            (execution,) = body.get("execution_property", [{}])
-            assert evaluator.value(body["glue_version"]) == "5.1", f"{directory.name}/{name}"
-            assert evaluator.value(execution.get("max_concurrent_runs")) == 1, f"{name}"
-    assert found
+def test_the_customers_id_rule_is_the_python_entitys(
+    bundled_pipelines: dict[str, dict[str, Any]],
+) -> None:
+    from glue_replay_examples.customers import CUSTOMER_IDS
+
+    assert bundled_pipelines["customers"]["id_rule"] == {
+        "pattern": CUSTOMER_IDS.pattern,
+        "help": CUSTOMER_IDS.help,
+    }
 
 
-# --- variables, examples, outputs ----------------------------------------------------------------
+def test_every_glue_script_belongs_to_one_bundled_pipeline(
+    bundled_pipelines: dict[str, dict[str, Any]],
+) -> None:
+    scripts = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "glue_jobs").glob("*.py"))
+    declared = [
+        entry[f"{stage}_script"]
+        for entry in bundled_pipelines.values()
+        for stage in ("ingest", "normalize")
+    ]
+    assert scripts, "no glue_jobs/*.py"
+    assert sorted(declared) == scripts, (
+        "var.pipelines' default must deploy every script of glue_jobs/ once"
+    )
+
+
+# --- variables, examples, module interfaces ------------------------------------------------------
 
 
 def test_root_variables_are_typed_described_and_in_the_example_tfvars() -> None:
@@ -509,6 +737,17 @@ def test_root_variables_are_typed_described_and_in_the_example_tfvars() -> None:
     assert not unknown, f"terraform.tfvars.example sets unknown variables {unknown}"
 
 
+def test_the_example_tfvars_is_valid_and_its_scripts_exist(workdir: Path) -> None:
+    example = workdir.parent / "example.tfvars"
+    shutil.copyfile(TERRAFORM / "terraform.tfvars.example", example)
+    pipelines = terraform_value(workdir, "var.pipelines", f"-var-file={example}")
+    for entity, entry in pipelines.items():
+        for stage in ("ingest", "normalize"):
+            assert (ROOT / entry[f"{stage}_script"]).is_file(), (
+                f"{entity}: no {entry[f'{stage}_script']}"
+            )
+
+
 @pytest.mark.parametrize("directory", tf_directories(), ids=lambda path: path.name)
 def test_module_variables_and_outputs_are_typed_and_described(directory: Path) -> None:
     tf = module(directory)
@@ -521,16 +760,339 @@ def test_module_variables_and_outputs_are_typed_and_described(directory: Path) -
 
 
 def test_module_calls_pass_only_declared_inputs_and_every_required_one() -> None:
+    meta = {"source", "count", "for_each", "depends_on", "providers"}
     for call, body in root().module_calls.items():
         child = module((TERRAFORM / unquote(body["source"])).resolve())
-        inputs = module_inputs(root(), call).keys()
+        inputs = body.keys() - meta
         declared = child.variables
         required = {name for name, variable in declared.items() if "default" not in variable}
         assert not inputs - declared.keys(), f"module {call}: undeclared {inputs - declared.keys()}"
         assert not required - inputs, f"module {call}: missing {required - inputs}"
 
 
-def test_cli_config_output_has_exactly_what_the_cli_reads() -> None:
-    value = Evaluator(root(), {}).value(root().outputs["cli_config"]["value"])
-    assert isinstance(value, dict)
-    assert set(value) == CLI_CONFIG_KEYS
+# --- the planned deployment: jobs ----------------------------------------------------------------
+
+
+def test_each_pipeline_has_an_ingest_and_a_normalize_job_running_its_script(
+    deployment: Deployment,
+) -> None:
+    jobs = deployment.plan("module.glue.aws_glue_job", "this")
+    assert set(jobs) == {key for key, *_ in deployment.jobs()}
+    for key, _, stage, pipeline in deployment.jobs():
+        job = jobs[key]
+        assert job["name"] == f"{PREFIX}-{key}"
+        (command,) = job["command"]
+        assert command["name"] == "glueetl"
+        assert (
+            command["script_location"]
+            == f"s3://{BUCKETS['artifacts']}/{pipeline[f'{stage}_script']}"
+        )
+    uploads = deployment.plan("module.artifacts.aws_s3_object", "script")
+    assert {key: upload["key"] for key, upload in uploads.items()} == {
+        key: pipeline[f"{stage}_script"] for key, _, stage, pipeline in deployment.jobs()
+    }, "modules/artifacts must upload each job's script under the key the job runs"
+
+
+def test_jobs_run_on_glue_5_1_one_run_at_a_time_with_delta(deployment: Deployment) -> None:
+    for key, job in deployment.plan("module.glue.aws_glue_job", "this").items():
+        assert job["glue_version"] == "5.1", key
+        assert job["execution_property"] == [{"max_concurrent_runs": 1}], key
+        assert job["worker_type"] == default_of("worker_type"), key
+        assert job["non_overridable_arguments"]["--datalake-formats"] == "delta", key
+        assert (
+            "io.delta.sql.DeltaSparkSessionExtension" in job["non_overridable_arguments"]["--conf"]
+        )
+        assert job["default_arguments"]["--job-bookmark-option"] == "job-bookmark-disable", key
+
+
+def test_replay_arguments_are_absent_not_defaulted(deployment: Deployment) -> None:
+    for key, job in deployment.plan("module.glue.aws_glue_job", "this").items():
+        defaults = job["default_arguments"]
+        assert not defaults.keys() - GLUE_PARAMETERS, (
+            f"{key}: {sorted(defaults.keys() - GLUE_PARAMETERS)}"
+        )
+        assert not {f"--{name}" for name in REPLAY_FIELDS} & defaults.keys()
+
+
+def test_deployment_settings_are_non_overridable(deployment: Deployment) -> None:
+    jobs = deployment.plan("module.glue.aws_glue_job", "this")
+    for key, entity, stage, pipeline in deployment.jobs():
+        expected = {"--warehouse": WAREHOUSE}
+        if stage == "ingest":
+            if pipeline["source_url"] is not None:
+                expected["--source_url"] = pipeline["source_url"]
+            if pipeline["reads_source_token"]:
+                expected["--source_token_secret"] = secret_arn(entity)
+            expected |= {f"--{name}": value for name, value in pipeline["settings"].items()}
+        fixed = dict(jobs[key]["non_overridable_arguments"])
+        runtime = {
+            name: fixed.pop(name)
+            for name in ("--datalake-formats", "--conf", "--additional-python-modules")
+        }
+        assert fixed == expected, key
+        assert (
+            runtime["--additional-python-modules"]
+            == f"s3://{BUCKETS['artifacts']}/{default_of('wheel_file')}"
+        )
+        assert (
+            not jobs[key]["default_arguments"].keys()
+            & jobs[key]["non_overridable_arguments"].keys()
+        )
+
+
+def test_every_job_argument_is_one_its_script_reads_or_glues_own(deployment: Deployment) -> None:
+    """What a job reads is ``job_fields(settings)``: the replay fields, the deployment settings
+    and, for ingest, its pipeline's own settings (the Python pipeline's, when bundled)."""
+    jobs = deployment.plan("module.glue.aws_glue_job", "this")
+    for key, _, stage, pipeline in deployment.jobs():
+        settings: tuple[str, ...] = ()
+        if stage == "ingest" and deployment.bundled:
+            settings = tuple(pipeline_of_script(ROOT / pipeline["ingest_script"])[1].settings)
+        elif stage == "ingest":
+            settings = tuple(pipeline["settings"])
+        readable = {f"--{name}" for name in job_fields(settings)} | GLUE_PARAMETERS
+        given = (
+            jobs[key]["default_arguments"].keys() | jobs[key]["non_overridable_arguments"].keys()
+        )
+        assert not given - readable, (
+            f"{key} gets arguments its script does not read: {sorted(given - readable)}"
+        )
+
+
+# --- workflows and triggers ----------------------------------------------------------------------
+
+
+def test_bau_and_replay_workflows_run_normalize_after_ingest(deployment: Deployment) -> None:
+    plan, entities = deployment.plan, list(deployment.pipelines)
+    workflows = plan("module.glue.aws_glue_workflow", "this")
+    assert {key: workflow["name"] for key, workflow in workflows.items()} == {
+        f"{entity}-{kind}": f"{PREFIX}-{entity}-{kind}"
+        for entity in entities
+        for kind in ("bau", "replay")
+    }
+    assert all(workflow["max_concurrent_runs"] == 1 for workflow in workflows.values())
+    schedules = plan("module.glue.aws_glue_trigger", "bau_schedule")
+    starts = plan("module.glue.aws_glue_trigger", "replay_start")
+    cascades = plan("module.glue.aws_glue_trigger", "cascade")
+    assert set(schedules) == set(starts) == set(entities)
+    assert set(cascades) == set(workflows)
+    for entity in entities:
+        ingest, normalize = f"{PREFIX}-{entity}-ingest", f"{PREFIX}-{entity}-normalize"
+        schedule, start = schedules[entity], starts[entity]
+        assert (schedule["type"], schedule["workflow_name"]) == (
+            "SCHEDULED",
+            f"{PREFIX}-{entity}-bau",
+        )
+        assert schedule["schedule"] == default_of("bau_schedule")
+        assert (start["type"], start["workflow_name"]) == ("ON_DEMAND", f"{PREFIX}-{entity}-replay")
+        assert start["enabled"] is False, "an enabled ON_DEMAND trigger starts a run at creation"
+        for trigger in (schedule, start):
+            assert [action["job_name"] for action in trigger["actions"]] == [ingest]
+        for kind in ("bau", "replay"):
+            cascade = cascades[f"{entity}-{kind}"]
+            assert (cascade["type"], cascade["workflow_name"]) == (
+                "CONDITIONAL",
+                f"{PREFIX}-{entity}-{kind}",
+            )
+            assert [action["job_name"] for action in cascade["actions"]] == [normalize]
+            (predicate,) = cascade["predicate"]
+            assert [
+                (c["job_name"], c["state"], c["logical_operator"]) for c in predicate["conditions"]
+            ] == [(ingest, "SUCCEEDED", "EQUALS")]
+
+
+# --- IAM -----------------------------------------------------------------------------------------
+
+
+def test_each_job_role_reaches_only_its_pipelines_tables(deployment: Deployment) -> None:
+    policies = deployment.plan("module.iam.aws_iam_role_policy", "glue")
+    warehouse = f"arn:aws:s3:::{BUCKETS['warehouse']}/warehouse"
+    for key, entity, stage, _ in deployment.jobs():
+        if stage == "ingest":
+            reads, writes = [], [f"raw/{entity}", f"quarantine/{entity}", "runs"]
+        else:
+            reads, writes = (
+                [f"raw/{entity}"],
+                [f"normalized/{entity}", "outbox", f"quarantine/{entity}", "runs"],
+            )
+        granted = statements(policies[key]["policy"])
+        assert set(granted["ReadTables"]["Resource"]) == table_objects(*reads, *writes), key
+        assert set(granted["WriteTables"]["Resource"]) == table_objects(*writes), key
+        assert set(granted["WriteTables"]["Action"]) == {
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:AbortMultipartUpload",
+        }
+        folders = [
+            warehouse,
+            *{f"{warehouse}/{table.split('/')[0]}" for table in reads + writes if "/" in table},
+        ]
+        assert set(granted["HeadTableFolders"]["Resource"]) == {
+            f"{folder}{suffix}" for folder in folders for suffix in ("", "/", "_$folder$")
+        }, key
+        warehouse_grants = [
+            resource
+            for statement in granted.values()
+            for resource in statement["Resource"]
+            if resource.startswith(f"arn:aws:s3:::{BUCKETS['warehouse']}/")
+        ]
+        others = (
+            set(warehouse_grants)
+            - table_objects(*reads, *writes)
+            - set(granted["HeadTableFolders"]["Resource"])
+        )
+        assert not others, f"{key} reaches more of the warehouse: {sorted(others)}"
+
+
+def test_each_job_role_reads_its_own_script_workflows_and_secret(deployment: Deployment) -> None:
+    plan = deployment.plan
+    policies = plan("module.iam.aws_iam_role_policy", "glue")
+    roles = plan("module.iam.aws_iam_role", "glue")
+    assert set(roles) == set(policies) == {key for key, *_ in deployment.jobs()}
+    for key, entity, stage, pipeline in deployment.jobs():
+        assert roles[key]["name"] == f"{PREFIX}-{key}"
+        granted = statements(policies[key]["policy"])
+        artifacts = f"arn:aws:s3:::{BUCKETS['artifacts']}"
+        assert set(granted["ReadCode"]["Resource"]) == {
+            f"{artifacts}/{pipeline[f'{stage}_script']}",
+            f"{artifacts}/{default_of('wheel_file')}",
+        }
+        assert set(granted["ReadReplayRequest"]["Resource"]) == {
+            glue_arn("workflow", f"{PREFIX}-{entity}-{kind}") for kind in ("bau", "replay")
+        }
+        secret_statements = [
+            s for s in granted.values() if any(a.startswith("secretsmanager:") for a in s["Action"])
+        ]
+        if stage == "ingest" and pipeline["reads_source_token"]:
+            assert [(s["Sid"], s["Action"], s["Resource"]) for s in secret_statements] == [
+                ("ReadSourceToken", ["secretsmanager:GetSecretValue"], [secret_arn(entity)])
+            ]
+        else:
+            assert not secret_statements, f"{key} must not read any secret"
+
+
+def test_a_source_token_secret_per_pipeline_that_reads_one(deployment: Deployment) -> None:
+    secrets = deployment.plan("module.secrets.aws_secretsmanager_secret", "source_token")
+    assert {entity: secret["name"] for entity, secret in secrets.items()} == {
+        entity: f"{PREFIX}-{entity}-source-token"
+        for entity, pipeline in deployment.pipelines.items()
+        if pipeline["reads_source_token"]
+    }
+    assert all(secret["kms_key_id"] == KMS_KEY for secret in secrets.values())
+
+
+def test_the_lambda_may_start_and_inspect_every_pipeline(deployment: Deployment) -> None:
+    (policy,) = deployment.plan("module.iam.aws_iam_role_policy", "lambda").values()
+    granted = statements(policy["policy"])
+    entities = list(deployment.pipelines)
+    glue_grants = {
+        sid: s for sid, s in granted.items() if any(a.startswith("glue:") for a in s["Action"])
+    }
+    assert {sid: (sorted(s["Action"]), set(s["Resource"])) for sid, s in glue_grants.items()} == {
+        "StartReplayWorkflows": (
+            ["glue:StartWorkflowRun"],
+            {glue_arn("workflow", f"{PREFIX}-{entity}-replay") for entity in entities},
+        ),
+        "ListWorkflowRuns": (
+            ["glue:GetWorkflowRuns"],
+            {
+                glue_arn("workflow", f"{PREFIX}-{e}-{kind}")
+                for e in entities
+                for kind in ("bau", "replay")
+            },
+        ),
+        "StartAndInspectJobRuns": (
+            ["glue:GetJobRun", "glue:GetJobRuns", "glue:StartJobRun"],
+            {glue_arn("job", f"{PREFIX}-{key}") for key, *_ in deployment.jobs()},
+        ),
+    }
+
+
+# --- what the triggers read: the Lambda's environment and cli_config ---------------------------
+
+
+def trigger_pipelines(deployment: Deployment) -> dict[str, dict[str, str]]:
+    return {
+        entity: {
+            "ingest_job": f"{PREFIX}-{entity}-ingest",
+            "normalize_job": f"{PREFIX}-{entity}-normalize",
+            "workflow_name": f"{PREFIX}-{entity}-replay",
+            "bau_workflow_name": f"{PREFIX}-{entity}-bau",
+            "id_pattern": pipeline["id_rule"]["pattern"],
+            "id_help": pipeline["id_rule"]["help"],
+        }
+        for entity, pipeline in deployment.pipelines.items()
+    }
+
+
+def test_the_lambda_environment_names_every_pipeline(deployment: Deployment) -> None:
+    (function,) = deployment.plan("module.trigger.aws_lambda_function", "this").values()
+    (environment,) = function["environment"]
+    variables = dict(environment["variables"])
+    assert json.loads(variables.pop("GLUE_REPLAY_PIPELINES")) == trigger_pipelines(deployment)
+    assert variables == {
+        "GLUE_REPLAY_UPLOADS_URI": UPLOADS,
+        "GLUE_REPLAY_WAREHOUSE": WAREHOUSE,
+        "GLUE_REPLAY_UPLOADS_KMS_KEY": KMS_KEY,
+    }
+
+
+def test_cli_config_is_exactly_what_the_cli_reads(deployment: Deployment) -> None:
+    from glue_replay.trigger.config import CONFIG_KEYS, PIPELINE_KEYS
+
+    config = deployment.plan.outputs["cli_config"]
+    assert config == {
+        "region": REGION,
+        "warehouse": WAREHOUSE,
+        "uploads_uri": UPLOADS,
+        "uploads_kms_key": KMS_KEY,
+        "pipelines": trigger_pipelines(deployment),
+    }
+    assert set(config) == set(CONFIG_KEYS), "cli_config and glue_replay.trigger.config differ"
+    assert all(set(entry) == set(PIPELINE_KEYS) for entry in config["pipelines"].values())
+
+
+def test_failed_runs_of_every_job_are_alerted(deployment: Deployment) -> None:
+    (rule,) = deployment.plan(
+        "module.monitoring.aws_cloudwatch_event_rule", "glue_job_failed"
+    ).values()
+    pattern = json.loads(rule["event_pattern"])
+    assert sorted(pattern["detail"]["jobName"]) == sorted(
+        f"{PREFIX}-{key}" for key, *_ in deployment.jobs()
+    )
+
+
+# --- what `make package` builds for Terraform to upload ------------------------------------------
+
+
+def test_the_wheel_holds_the_library_and_examples_and_the_lambda_zip_the_library_only(
+    tmp_path: Path,
+) -> None:
+    spec = importlib.util.spec_from_file_location("package_script", ROOT / "scripts" / "package.py")
+    assert spec and spec.loader
+    package = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(package)
+
+    wheel = package.build_wheel(tmp_path)
+    assert wheel.name == Path(default_of("wheel_file")).name, (
+        "var.wheel_file's default is not the wheel"
+    )
+    with zipfile.ZipFile(wheel) as archive:
+        tops = {
+            name.split("/")[0]
+            for name in archive.namelist()
+            if not name.split("/")[0].endswith(".dist-info")
+        }
+        assert "glue_replay_examples/customers/__init__.py" in archive.namelist()
+        assert "glue_replay/py.typed" in archive.namelist()
+    assert tops == {"glue_replay", "glue_replay_examples"}, (
+        "glue_replay_devtools must stay out of the wheel"
+    )
+
+    lambda_zip = package.build_lambda_zip(tmp_path)
+    assert lambda_zip.name == Path(default_of("lambda_zip_file")).name
+    with zipfile.ZipFile(lambda_zip) as archive:
+        names = archive.namelist()
+    assert {name.split("/")[0] for name in names} == {"glue_replay"}
+    assert "glue_replay/trigger/lambda_handler.py" in names
+    assert not [name for name in names if "__pycache__" in name]

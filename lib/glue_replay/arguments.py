@@ -156,7 +156,7 @@ def fields_from_argv(argv: Sequence[str], ours: Collection[str]) -> dict[str, st
                 found[name] = argv[position]
                 position += 1
         else:
-            guess = near_miss(name, wanted)
+            guess = near_miss(name, ours)
             if guess is not None:
                 raise InvalidRequestError(
                     guess,

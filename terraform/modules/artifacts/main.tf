@@ -1,6 +1,6 @@
 # Uploads what `make package` builds and what the jobs run, each under its path relative to the
 # repository root, so an object's key says where it came from:
-#   glue_jobs/<job>.py                        one script per Glue job (var.jobs)
+#   glue_jobs/<script>.py                     one script per Glue job (var.jobs), two per pipeline
 #   dist/glue_replay-<version>-py3-none-any.whl  the library (--additional-python-modules)
 #   dist/glue_replay_lambda.zip               the replay Lambda's package
 #   <extra jars>                              e.g. Delta's DynamoDB log store, when enabled

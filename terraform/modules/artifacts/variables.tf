@@ -17,7 +17,7 @@ variable "jobs" {
   type = map(object({
     script = string
   }))
-  description = "The Glue jobs by key; each job's script (relative to repo_root, e.g. glue_jobs/normalize.py) is uploaded under that same key."
+  description = "The Glue jobs by key; each job's script (relative to repo_root, e.g. glue_jobs/normalize_customers.py) is uploaded under that same key."
 }
 
 variable "wheel_file" {

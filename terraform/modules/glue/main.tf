@@ -1,18 +1,20 @@
-# The Glue jobs (one per entry of var.jobs: adding a job is adding an entry) and the two
-# workflows that run them as a cascade, each job after the one it `starts_after`:
+# Per pipeline (var.pipelines: adding a pipeline is adding an entry), two Glue jobs and the two
+# workflows that run them as a cascade, normalize when ingest SUCCEEDED:
 #
-#   <prefix>-bau     SCHEDULED start trigger (var.bau_schedule) -> first job -> ... : the
-#                    business-as-usual run. It has no run properties, so every job runs BAU.
-#   <prefix>-replay  ON_DEMAND start trigger -> first job -> ... : a replay request.
+#   <prefix>-<entity>-ingest     the source, read in the requested mode, into raw/<entity>
+#   <prefix>-<entity>-normalize  raw/<entity> into normalized/<entity> (MERGE) and the outbox
+#   <prefix>-<entity>-bau        SCHEDULED start trigger (var.bau_schedule) -> ingest -> normalize:
+#                                the business-as-usual run. No run properties: both jobs run BAU.
+#   <prefix>-<entity>-replay     ON_DEMAND start trigger -> ingest -> normalize: a replay request.
 #
 # A replay request travels as the replay workflow run's properties: the CLI or the Lambda calls
 # StartWorkflowRun(Name, RunProperties={"replay_mode": ..., "date": ..., "ids_file": ...,
-# "request_id": ...}), and every job of that run reads them with GetWorkflowRunProperties
-# (a job started by a trigger receives --WORKFLOW_NAME and --WORKFLOW_RUN_ID). So the request
-# reaches ingest and normalize alike, and trigger actions carry no replay arguments: they are
-# fixed at deploy time and could not carry a per-request value. A single stage is started
-# directly with StartJobRun and the request as --arguments (the replay arguments below are
-# overridable per run for exactly that).
+# "request_id": ...}), and both jobs of that run read them with GetWorkflowRunProperties (a job
+# started by a trigger receives --WORKFLOW_NAME and --WORKFLOW_RUN_ID). So the request reaches
+# ingest and normalize alike, and trigger actions carry no replay arguments: they are fixed at
+# deploy time and could not carry a per-request value. A single stage is started directly with
+# StartJobRun and the request as --arguments: the replay arguments (DESIGN §4) are not default
+# arguments at all, so an argument a run does not pass is absent, which is what absent means.
 #
 # Two workflows and not one: a workflow has one start trigger, and a SCHEDULED trigger is not
 # what StartWorkflowRun fires on demand. Both share the jobs; each job runs one at a time
@@ -20,17 +22,38 @@
 # run is refused as busy (ConcurrentRunsExceededException) instead of racing it.
 
 locals {
-  # Replay arguments (DESIGN §4) with neutral defaults: overridable per run.
-  replay_arguments = {
-    "--replay_mode"  = ""
-    "--date"         = ""
-    "--until"        = ""
-    "--ids"          = ""
-    "--ids_file"     = ""
-    "--request_id"   = ""
-    "--dry_run"      = "false"
-    "--requested_by" = ""
+  stages = {
+    ingest    = "reads the source in the requested replay mode into raw/<entity>"
+    normalize = "MERGEs raw/<entity> into normalized/<entity> and appends the outbox events"
   }
+
+  # Job key "<entity>-<stage>" => the job; the job is named <name_prefix>-<key>.
+  jobs = merge([
+    for entity, pipeline in var.pipelines : {
+      for stage, what in local.stages : "${entity}-${stage}" => {
+        entity      = entity
+        stage       = stage
+        description = "glue-replay ${stage} of ${entity} (${pipeline.description}): ${replace(what, "<entity>", entity)}."
+        script      = pipeline[stage].script
+        settings    = pipeline[stage].settings
+      }
+    }
+  ]...)
+
+  # Workflow key "<entity>-<kind>" => the workflow; it is named <name_prefix>-<key>.
+  workflow_kinds = {
+    bau    = "business-as-usual incremental runs on a schedule (no run properties: both jobs run BAU)"
+    replay = "replay requests, started with StartWorkflowRun; the request is in the run properties, which both jobs read"
+  }
+  workflows = merge([
+    for entity, pipeline in var.pipelines : {
+      for kind, what in local.workflow_kinds : "${entity}-${kind}" => {
+        entity      = entity
+        kind        = kind
+        description = "glue-replay ${entity} (${pipeline.description}): ${what}."
+      }
+    }
+  ]...)
 
   # Glue's own job parameters: overridable per run like any default argument.
   glue_arguments = {
@@ -63,24 +86,6 @@ locals {
   extra_jar_arguments = length(var.extra_jar_uris) == 0 ? {} : {
     "--extra-jars" = join(",", var.extra_jar_uris)
   }
-
-  workflows = {
-    bau    = "Business-as-usual incremental runs on a schedule (no run properties: every job runs BAU)."
-    replay = "Replay requests, started with StartWorkflowRun; the request is in the run properties, which every job reads."
-  }
-
-  first_jobs = [for key, job in var.jobs : key if job.starts_after == null]
-
-  # One conditional trigger per workflow and job that follows another.
-  cascade = merge([
-    for workflow in keys(local.workflows) : {
-      for key, job in var.jobs : "${workflow}-${key}" => {
-        workflow = workflow
-        job      = key
-        after    = job.starts_after
-      } if job.starts_after != null
-    }
-  ]...)
 }
 
 resource "aws_glue_security_configuration" "this" {
@@ -105,7 +110,7 @@ resource "aws_glue_security_configuration" "this" {
 }
 
 resource "aws_glue_job" "this" {
-  for_each = var.jobs
+  for_each = local.jobs
 
   name                   = "${var.name_prefix}-${each.key}"
   description            = each.value.description
@@ -128,7 +133,8 @@ resource "aws_glue_job" "this" {
     max_concurrent_runs = 1
   }
 
-  default_arguments         = merge(local.glue_arguments, local.replay_arguments)
+  # The replay arguments are absent by default (DESIGN §4); the deployment settings are fixed.
+  default_arguments         = local.glue_arguments
   non_overridable_arguments = merge(local.runtime_arguments, local.extra_jar_arguments, each.value.settings)
 }
 
@@ -136,60 +142,57 @@ resource "aws_glue_workflow" "this" {
   for_each = local.workflows
 
   name                = "${var.name_prefix}-${each.key}"
-  description         = each.value
+  description         = each.value.description
   max_concurrent_runs = 1
 }
 
 resource "aws_glue_trigger" "bau_schedule" {
-  name          = "${var.name_prefix}-bau-schedule"
-  description   = "Starts the BAU run on schedule."
-  workflow_name = aws_glue_workflow.this["bau"].name
+  for_each = var.pipelines
+
+  name          = "${var.name_prefix}-${each.key}-bau-schedule"
+  description   = "Starts the ${each.key} BAU run on schedule."
+  workflow_name = aws_glue_workflow.this["${each.key}-bau"].name
   type          = "SCHEDULED"
   schedule      = var.bau_schedule
   enabled       = var.enable_bau_schedule
 
-  dynamic "actions" {
-    for_each = local.first_jobs
-
-    content {
-      job_name = aws_glue_job.this[actions.value].name
-    }
+  actions {
+    job_name = aws_glue_job.this["${each.key}-ingest"].name
   }
 }
 
 resource "aws_glue_trigger" "replay_start" {
-  name          = "${var.name_prefix}-replay-start"
-  description   = "Starts a replay request's run (StartWorkflowRun with the request as run properties)."
-  workflow_name = aws_glue_workflow.this["replay"].name
+  for_each = var.pipelines
+
+  name          = "${var.name_prefix}-${each.key}-replay-start"
+  description   = "Starts a ${each.key} replay request's run (StartWorkflowRun with the request as run properties)."
+  workflow_name = aws_glue_workflow.this["${each.key}-replay"].name
   type          = "ON_DEMAND"
   # For an ON_DEMAND trigger, enabled = true makes the AWS provider call StartTrigger at
   # creation: a replay run with no request. StartWorkflowRun fires it all the same.
   enabled = false
 
-  dynamic "actions" {
-    for_each = local.first_jobs
-
-    content {
-      job_name = aws_glue_job.this[actions.value].name
-    }
+  actions {
+    job_name = aws_glue_job.this["${each.key}-ingest"].name
   }
 }
 
+# In each workflow (BAU and replay) of each pipeline: normalize once ingest succeeded in the same run.
 resource "aws_glue_trigger" "cascade" {
-  for_each = local.cascade
+  for_each = local.workflows
 
-  name          = "${var.name_prefix}-${each.value.workflow}-${each.value.job}-after-${each.value.after}"
-  description   = "Starts ${each.value.job} when ${each.value.after} succeeded in the same ${each.value.workflow} run."
-  workflow_name = aws_glue_workflow.this[each.value.workflow].name
+  name          = "${var.name_prefix}-${each.key}-normalize-after-ingest"
+  description   = "Starts ${each.value.entity} normalize when ${each.value.entity} ingest succeeded in the same ${each.value.kind} run."
+  workflow_name = aws_glue_workflow.this[each.key].name
   type          = "CONDITIONAL"
 
   actions {
-    job_name = aws_glue_job.this[each.value.job].name
+    job_name = aws_glue_job.this["${each.value.entity}-normalize"].name
   }
 
   predicate {
     conditions {
-      job_name         = aws_glue_job.this[each.value.after].name
+      job_name         = aws_glue_job.this["${each.value.entity}-ingest"].name
       state            = "SUCCEEDED"
       logical_operator = "EQUALS"
     }

@@ -1,31 +1,31 @@
 variable "name_prefix" {
   type        = string
-  description = "Prefix of the job, workflow, trigger and security configuration names; a job is named <name_prefix>-<job key>."
+  description = "Prefix of the job, workflow, trigger and security configuration names: <name_prefix>-<entity>-ingest, <name_prefix>-<entity>-bau, ..."
 }
 
-variable "jobs" {
+variable "pipelines" {
   type = map(object({
-    description  = string
-    script       = string
-    settings     = map(string)
-    starts_after = optional(string)
+    description = string
+    ingest = object({
+      script   = string
+      settings = map(string)
+    })
+    normalize = object({
+      script   = string
+      settings = map(string)
+    })
   }))
-  description = "The Glue jobs by key: a description, the script's key in the artifacts bucket (glue_jobs/<key>.py), the job's deployment settings (non-overridable arguments such as --warehouse) and the job it runs after in a workflow run (null for the first)."
+  description = "The pipelines by entity name: what each moves (for descriptions) and, for its ingest and its normalize job, the script's key in the artifacts bucket (glue_jobs/<name>.py) and the job's deployment settings (non-overridable arguments such as --warehouse)."
 
   validation {
-    condition     = length([for job in var.jobs : job if job.starts_after == null]) >= 1
-    error_message = "At least one job must start a workflow run (starts_after = null)."
-  }
-
-  validation {
-    condition     = alltrue([for job in var.jobs : job.starts_after == null || contains(keys(var.jobs), coalesce(job.starts_after, "-"))])
-    error_message = "starts_after must name another job of var.jobs."
+    condition     = length(var.pipelines) >= 1
+    error_message = "At least one pipeline is needed."
   }
 }
 
 variable "role_arns" {
   type        = map(string)
-  description = "Job key => ARN of the IAM role the job runs as."
+  description = "Job key (<entity>-ingest, <entity>-normalize) => ARN of the IAM role the job runs as."
 }
 
 variable "artifacts_bucket" {

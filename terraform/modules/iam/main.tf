@@ -1,10 +1,15 @@
-# One role per Glue job and one for the replay Lambda, each with only what it needs:
+# One role per Glue job (two per pipeline) and one for the replay Lambda, each with only what it
+# needs:
 # - a Glue job reads its own script, the wheel and extra jars; uses its --TempDir; reads the
-#   warehouse tables it reads and writes the tables it writes (var.jobs[*].reads / .writes);
-#   reads uploaded id files (--ids_file); reads its workflow run's properties (the replay
-#   request); writes its logs and metrics; and, for an ingest job, reads the source token.
-# - the Lambda starts and inspects these jobs and workflows, uploads and reads id files.
-# Resources are always these jobs', workflows', buckets', secret's and key's ARNs; the two "*"
+#   warehouse tables it reads and writes the tables it writes, by table path (var.jobs[*].reads /
+#   .writes: ingest writes raw/<entity>, quarantine/<entity> and runs; normalize reads
+#   raw/<entity> and writes normalized/<entity>, outbox, quarantine/<entity> and runs); reads
+#   uploaded id files (--ids_file); reads the run properties (the replay request) of its own
+#   pipeline's workflows; writes its logs and metrics; and, for the ingest job of a pipeline that
+#   has one, reads that pipeline's source token secret.
+# - the Lambda starts and inspects the jobs and workflows of every pipeline, uploads and reads
+#   id files.
+# Resources are always these jobs', workflows', buckets', secrets' and key's ARNs; the two "*"
 # resources below are the actions AWS offers no resource scoping for.
 
 data "aws_caller_identity" "current" {}
@@ -18,7 +23,7 @@ locals {
 
   warehouse_objects = "${var.warehouse_bucket_arn}/${var.warehouse_prefix}"
   # A table's objects, its key (a directory HEAD) and the marker some Hadoop S3 clients write
-  # for an empty directory ("<dir>_$folder$").
+  # for an empty directory ("<dir>_$folder$"). A table is a path: raw/customers, outbox.
   table_objects = {
     for key, job in var.jobs : key => {
       read = flatten([
@@ -37,9 +42,25 @@ locals {
       ])
     }
   }
+  # The folders above a job's tables (the warehouse prefix itself, raw above raw/customers): a
+  # Hadoop S3 client HEADs them to check that they are folders, not files. Only their marker
+  # keys, which hold no data: the exact key, with a trailing slash, and "<dir>_$folder$".
+  folder_markers = {
+    for key, job in var.jobs : key => flatten([
+      for folder in concat([local.warehouse_objects], distinct([
+        for table in concat(job.reads, job.writes) : "${local.warehouse_objects}/${split("/", table)[0]}" if length(split("/", table)) > 1
+      ])) : [folder, "${folder}/", "${folder}_$folder$"]
+    ])
+  }
   glue_log_groups  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws-glue/*"
   lambda_log_group = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${var.lambda_function_name}"
   lambda_dlq_arn   = "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${var.lambda_dlq_name}"
+
+  # Glue ARNs from the names (the names come from modules/glue, so the roles' policies follow
+  # the resources they name).
+  glue_arn      = "arn:${local.partition}:glue:${local.region}:${local.account_id}"
+  job_arns      = { for key, name in var.job_names : key => "${local.glue_arn}:job/${name}" }
+  workflow_arns = { for entity, workflows in var.workflow_names : entity => { for kind, name in workflows : kind => "${local.glue_arn}:workflow/${name}" } }
 }
 
 # --- Glue jobs -------------------------------------------------------------------------------
@@ -64,7 +85,7 @@ data "aws_iam_policy_document" "glue_assume" {
 resource "aws_iam_role" "glue" {
   for_each = var.jobs
 
-  name               = "${var.name_prefix}-glue-${replace(each.key, "_", "-")}"
+  name               = "${var.name_prefix}-${each.key}"
   description        = "Runs the ${var.name_prefix}-${each.key} Glue job."
   assume_role_policy = data.aws_iam_policy_document.glue_assume.json
 }
@@ -112,6 +133,12 @@ data "aws_iam_policy_document" "glue" {
   }
 
   statement {
+    sid       = "HeadTableFolders"
+    actions   = ["s3:GetObject"]
+    resources = local.folder_markers[each.key]
+  }
+
+  statement {
     sid       = "ReadTables"
     actions   = ["s3:GetObject"]
     resources = local.table_objects[each.key].read
@@ -136,11 +163,11 @@ data "aws_iam_policy_document" "glue" {
   }
 
   # A job started by a workflow trigger gets --WORKFLOW_NAME and --WORKFLOW_RUN_ID and reads the
-  # request (replay_mode, date, ids, ...) from that run's properties.
+  # request (replay_mode, date, ids, ...) from that run's properties: its own pipeline's runs.
   statement {
     sid       = "ReadReplayRequest"
     actions   = ["glue:GetWorkflowRunProperties"]
-    resources = values(var.workflow_arns)
+    resources = values(local.workflow_arns[each.value.entity])
   }
 
   statement {
@@ -174,7 +201,7 @@ data "aws_iam_policy_document" "glue" {
     content {
       sid       = "ReadSourceToken"
       actions   = ["secretsmanager:GetSecretValue"]
-      resources = [var.source_token_secret_arn]
+      resources = [var.source_token_secret_arns[each.value.entity]]
     }
   }
 
@@ -198,7 +225,7 @@ data "aws_iam_policy_document" "glue" {
 resource "aws_iam_role_policy" "glue" {
   for_each = var.jobs
 
-  name   = "${var.name_prefix}-glue-${replace(each.key, "_", "-")}"
+  name   = "${var.name_prefix}-${each.key}"
   role   = aws_iam_role.glue[each.key].id
   policy = data.aws_iam_policy_document.glue[each.key].json
 }
@@ -218,15 +245,16 @@ data "aws_iam_policy_document" "lambda_assume" {
 
 resource "aws_iam_role" "lambda" {
   name               = "${var.name_prefix}-trigger"
-  description        = "Runs the ${var.lambda_function_name} Lambda, which validates replay requests and starts the Glue jobs."
+  description        = "Runs the ${var.lambda_function_name} Lambda, which validates replay requests and starts the Glue jobs of every pipeline."
   assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
 }
 
 data "aws_iam_policy_document" "lambda" {
+  # Every pipeline's replay workflow: the request names its entity.
   statement {
-    sid       = "StartReplayWorkflow"
+    sid       = "StartReplayWorkflows"
     actions   = ["glue:StartWorkflowRun"]
-    resources = [var.workflow_arns[var.replay_workflow_key]]
+    resources = [for workflows in local.workflow_arns : workflows.replay]
   }
 
   # GetJobRuns and GetWorkflowRuns are the busy check: a replay must not race a run (BAU or
@@ -235,13 +263,13 @@ data "aws_iam_policy_document" "lambda" {
   statement {
     sid       = "ListWorkflowRuns"
     actions   = ["glue:GetWorkflowRuns"]
-    resources = values(var.workflow_arns)
+    resources = flatten([for workflows in local.workflow_arns : values(workflows)])
   }
 
   statement {
     sid       = "StartAndInspectJobRuns"
     actions   = ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"]
-    resources = values(var.job_arns)
+    resources = values(local.job_arns)
   }
 
   statement {

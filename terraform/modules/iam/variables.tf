@@ -5,28 +5,33 @@ variable "name_prefix" {
 
 variable "jobs" {
   type = map(object({
+    entity             = string
     script             = string
     reads              = list(string)
     writes             = list(string)
     reads_source_token = bool
   }))
-  description = "The Glue jobs by key: each job's script (key in the artifacts bucket), the warehouse tables it only reads and those it writes (top-level folders under the warehouse prefix, e.g. raw), and whether it reads the source token secret."
+  description = "The Glue jobs by key (<entity>-ingest, <entity>-normalize; the role is named <name_prefix>-<key>): the pipeline's entity, the job's script (key in the artifacts bucket), the warehouse tables it only reads and those it writes (paths under the warehouse prefix, e.g. raw/customers or outbox), and whether it reads its pipeline's source token secret."
+
+  validation {
+    condition = alltrue(flatten([
+      for job in var.jobs : [for table in concat(job.reads, job.writes) : can(regex("^[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)?$", table))]
+    ]))
+    error_message = "A table is a path such as raw/customers or outbox: no leading or trailing slash, no wildcard."
+  }
 }
 
-variable "job_arns" {
+variable "job_names" {
   type        = map(string)
-  description = "Job key => ARN of the Glue job; the Lambda may start and inspect exactly these."
+  description = "Job key => name of the Glue job; the Lambda may start and inspect exactly these."
 }
 
-variable "workflow_arns" {
-  type        = map(string)
-  description = "Workflow key => ARN of the Glue workflow; the jobs read these workflows' run properties."
-}
-
-variable "replay_workflow_key" {
-  type        = string
-  description = "Key in workflow_arns of the workflow the Lambda starts for a replay request."
-  default     = "replay"
+variable "workflow_names" {
+  type = map(object({
+    bau    = string
+    replay = string
+  }))
+  description = "Entity => names of its BAU and replay workflows: a job reads its own pipeline's workflows' run properties; the Lambda starts the replay workflows and inspects all of them."
 }
 
 variable "warehouse_bucket_arn" {
@@ -70,14 +75,15 @@ variable "uploads_prefix" {
   description = "Key prefix of the uploaded id files in the uploads bucket."
 }
 
-variable "source_token_secret_arn" {
-  type        = string
-  description = "ARN of the Secrets Manager secret holding the source API token."
+variable "source_token_secret_arns" {
+  type        = map(string)
+  description = "Entity => ARN of its source token secret, for the pipelines that have one; only that pipeline's ingest job may read it."
+  default     = {}
 }
 
 variable "kms_key_arn" {
   type        = string
-  description = "ARN of the KMS key that encrypts the buckets, secret, logs and queue."
+  description = "ARN of the KMS key that encrypts the buckets, secrets, logs and queue."
 }
 
 variable "dynamodb_log_store_table_arn" {

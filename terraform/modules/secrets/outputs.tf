@@ -1,9 +1,9 @@
-output "secret_arn" {
-  description = "ARN of the source token secret (the ingest job's --source_token_secret)."
-  value       = aws_secretsmanager_secret.source_token.arn
+output "secret_arns" {
+  description = "Entity => ARN of its source token secret (its ingest job's --source_token_secret)."
+  value       = { for entity, secret in aws_secretsmanager_secret.source_token : entity => secret.arn }
 }
 
-output "secret_name" {
-  description = "Name of the source token secret."
-  value       = aws_secretsmanager_secret.source_token.name
+output "secret_names" {
+  description = "Entity => name of its source token secret."
+  value       = { for entity, secret in aws_secretsmanager_secret.source_token : entity => secret.name }
 }

@@ -1,11 +1,16 @@
 variable "name_prefix" {
   type        = string
-  description = "Prefix of the secret's name: <name_prefix>/source-token."
+  description = "Prefix of the secrets' names: <name_prefix>-<entity>-source-token."
+}
+
+variable "pipelines" {
+  type        = set(string)
+  description = "Entity names of the pipelines whose ingest job reads a source token secret; one secret each."
 }
 
 variable "kms_key_arn" {
   type        = string
-  description = "ARN of the KMS key that encrypts the secret."
+  description = "ARN of the KMS key that encrypts the secrets."
 }
 
 variable "recovery_window_days" {

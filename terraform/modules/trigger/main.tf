@@ -1,6 +1,8 @@
-# The replay Lambda: validates a replay request (the CLI's fields as a JSON event) exactly like
-# the jobs, uploads a long id list to the uploads bucket, and starts the replay workflow with
-# the request as run properties (or one job with StartJobRun). It holds no ingestion logic.
+# The replay Lambda: validates a replay request (the CLI's fields and the entity, as a JSON
+# event) exactly like the jobs, with the entity's id rule; uploads a long id list to the uploads
+# bucket; and starts that pipeline's replay workflow with the request as run properties (or one
+# job with StartJobRun). It holds no ingestion logic. Its environment says where each pipeline's
+# jobs and workflows are (GLUE_REPLAY_PIPELINES, JSON), so it needs no code change per pipeline.
 
 resource "aws_cloudwatch_log_group" "this" {
   name              = "/aws/lambda/${var.function_name}"
@@ -46,4 +48,13 @@ resource "aws_lambda_function" "this" {
   }
 
   depends_on = [aws_cloudwatch_log_group.this]
+
+  lifecycle {
+    # AWS refuses more than 4 KB of environment variables with a message that does not say
+    # why; GLUE_REPLAY_PIPELINES grows with every pipeline (about 300 bytes each).
+    precondition {
+      condition     = sum(concat([0], [for name, value in var.environment : length(name) + length(value)])) <= 4096
+      error_message = "The Lambda's environment exceeds Lambda's 4 KB limit: fewer pipelines, shorter id_rule help texts, or a shorter name_prefix."
+    }
+  }
 }

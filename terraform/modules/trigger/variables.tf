@@ -25,7 +25,7 @@ variable "package_version" {
 
 variable "environment" {
   type        = map(string)
-  description = "The function's environment: where the workflow, jobs, uploads and warehouse are (GLUE_REPLAY_*)."
+  description = "The function's environment (GLUE_REPLAY_*): each pipeline's jobs, workflows and id rule as JSON, where uploads and the warehouse are; at most 4 KB in all."
 }
 
 variable "kms_key_arn" {
