@@ -51,7 +51,7 @@ def read_for_request(
             assert window.start is not None and window.end is not None
             return source.read_bau(spark, window.start, window.end)
         case ReplayMode.TARGETED:
-            return source.read_ids(spark, request.ids)
+            return source.read_ids(spark, ids_frame(spark, request.ids))
         case _:
             assert_never(request.mode)
 
@@ -169,11 +169,16 @@ def _conformed(frame: DataFrame) -> DataFrame:
     )
 
 
+def ids_frame(spark: SparkSession, ids: tuple[str, ...]) -> DataFrame:
+    """The request's (validated, distinct) ids as a one-column DataFrame ``id``."""
+    return spark.createDataFrame([(i,) for i in ids], _IDS)
+
+
 def _missing_ids(spark: SparkSession, request: ReplayRequest, records: DataFrame) -> list[str]:
     """Requested ids the read did not return, in request order (targeted runs only)."""
     if request.mode is not ReplayMode.TARGETED:
         return []
-    wanted = spark.createDataFrame([(i,) for i in request.ids], _IDS)
+    wanted = ids_frame(spark, request.ids)
     absent = {
         row["id"] for row in wanted.join(records.select("id"), on="id", how="left_anti").collect()
     }

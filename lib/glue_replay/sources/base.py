@@ -127,8 +127,10 @@ class Source(ABC):
         """Records updated at the source in ``[start, end)`` (``end=None``: up to now)."""
 
     @abstractmethod
-    def read_ids(self, spark: SparkSession, ids: Sequence[str]) -> DataFrame:
-        """Exactly the records with these ids (validated by the entity's id rule)."""
+    def read_ids(self, spark: SparkSession, ids: DataFrame) -> DataFrame:
+        """Exactly the records whose ids are in ``ids`` (one string column ``id``, distinct,
+        every value validated by the entity's id rule). A DataFrame, so that a source can join
+        or batch the ids on the executors; a small source may ``collect()`` them."""
 
     def read_bau(self, spark: SparkSession, start: datetime, end: datetime) -> DataFrame:
         """The BAU increment: by default what changed in ``[start, end)``."""
@@ -158,8 +160,9 @@ class RecordSource(Source):
     def read_since(self, spark: SparkSession, start: datetime, end: datetime | None) -> DataFrame:
         return records_frame(spark, self.records_since(start, end))
 
-    def read_ids(self, spark: SparkSession, ids: Sequence[str]) -> DataFrame:
-        return records_frame(spark, self.records_for_ids(ids))
+    def read_ids(self, spark: SparkSession, ids: DataFrame) -> DataFrame:
+        wanted = [row["id"] for row in ids.collect()]
+        return records_frame(spark, self.records_for_ids(wanted))
 
 
 def records_frame(spark: SparkSession, records: Iterable[SourceRecord]) -> DataFrame:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from glue_replay.aws import is_s3_uri
 from glue_replay.errors import GlueReplayError
 from glue_replay.request import REQUEST_ID_PATTERN
 from glue_replay.trigger.config import PipelineConfig
@@ -143,7 +144,7 @@ def read_ledger(
         ) from None
 
     location = runs_table(warehouse)
-    options = {"AWS_REGION": region} if region and location.startswith(("s3://", "s3a://")) else {}
+    options = {"AWS_REGION": region} if region and is_s3_uri(location) else {}
     try:
         if not DeltaTable.is_deltatable(location, storage_options=options):
             return None
