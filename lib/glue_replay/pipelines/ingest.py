@@ -7,9 +7,9 @@ reported (stdout and the ledger), never fatal.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import assert_never
+from typing import Any, assert_never
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from glue_replay.entity import Entity
-from glue_replay.errors import SourceError
+from glue_replay.errors import GlueReplayError, SourceError
 from glue_replay.pipelines.stage import (
     Clock,
     StageContext,
@@ -28,7 +28,8 @@ from glue_replay.pipelines.stage import (
 )
 from glue_replay.request import JobArguments, ReplayMode, ReplayRequest
 from glue_replay.sources.base import SOURCE_COLUMNS, Source
-from glue_replay.tables import RunRecord, append_once
+from glue_replay.tables import RunRecord, append_once, read_table
+from glue_replay.tables.delta import committed_txn_version
 from glue_replay.tables.schemas import QUARANTINE_SCHEMA, RAW_PARTITIONS, RAW_SCHEMA
 from glue_replay.transforms.common import parse_utc_timestamp
 
@@ -37,9 +38,12 @@ APPEND_ONLY = {"delta.appendOnly": "true"}
 _IDS = StructType([StructField("id", StringType(), nullable=False)])
 
 
+SourceRead = DataFrame | Sequence[DataFrame]
+
+
 def read_for_request(
     source: Source, spark: SparkSession, request: ReplayRequest, window: TimeWindow
-) -> DataFrame:
+) -> SourceRead:
     """The source read a mode asks for: one method of the source per mode."""
     match request.mode:
         case ReplayMode.FULL:
@@ -81,42 +85,150 @@ def run_ingest(
 
 
 def ingest(context: StageContext, entity: Entity, source: Source) -> StageCounts:
-    """Read ``source`` for the context's request and append the records to raw."""
+    """Read ``source`` for the context's request and append the records to raw.
+
+    A read is one DataFrame or a sequence of batches. Each batch is appended in its own commit
+    (Delta ``txnVersion`` = its index), quarantine first, then raw: a batch whose raw commit
+    exists is complete, so the retry of a run that failed mid-read skips the batches already
+    appended (without reading them again) and completes the rest.
+    """
     request = context.request
+    raw_path = context.warehouse.raw(entity.name)
     context.say(f"reading {source.description} ({_describe(request, context.window)})")
-    frame = _conformed(read_for_request(source, context.spark, request, context.window))
-    # Read the source exactly once: every count and write below reuses this.
-    records = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    batches = as_batches(read_for_request(source, context.spark, request, context.window))
+    done = -1
+    if not request.dry_run:
+        committed = committed_txn_version(context.spark, raw_path, context.app_id("raw"))
+        done = -1 if committed is None else committed
+    counts = StageCounts()
+    found: set[str] = set()
+    for index, batch in enumerate(batches):
+        label = f"batch {index + 1}/{len(batches)}" if len(batches) > 1 else "the read"
+        if index <= done:
+            context.say(f"{label}: appended by an earlier attempt of this request; skipped")
+            continue
+        try:
+            batch_counts = _ingest_batch(context, entity, batch, index, found)
+        except Exception as exc:
+            if len(batches) == 1:
+                raise
+            raise IncompleteReadError(index, len(batches), exc) from exc
+        counts.read += batch_counts.read
+        counts.written += batch_counts.written
+        counts.quarantined += batch_counts.quarantined
+        if len(batches) > 1:
+            context.say(f"{label}: read {batch_counts.read} records")
+    if done >= 0:
+        # A retry: earlier attempts appended some batches; the request's totals are the tables'.
+        counts = _request_totals(context, entity)
+        found = _ids_in_raw(context, entity) if request.mode is ReplayMode.TARGETED else set()
+    counts.missing_ids = [i for i in request.ids if i not in found]
+    context.say(f"read {counts.read} records")
+    if counts.missing_ids:
+        shown = ", ".join(counts.missing_ids[:20]) + (
+            " ..." if len(counts.missing_ids) > 20 else ""
+        )
+        context.say(f"{len(counts.missing_ids)} requested ids not found at the source: {shown}")
+    if request.dry_run:
+        context.say(f"dry run: would append {counts.written} rows to {raw_path}")
+    return counts
+
+
+class IncompleteReadError(GlueReplayError):
+    """A read in several batches failed after some of them were appended."""
+
+    def __init__(self, failed: int, total: int, cause: BaseException) -> None:
+        self.failed, self.total = failed, total
+        lines = str(cause).strip().splitlines()
+        self.cause = f"{type(cause).__name__}: {lines[0] if lines else ''}"
+        appended = f"batches 1-{failed} of {total} appended" if failed else "no batch appended"
+        super().__init__(
+            f"batch {failed + 1} of {total} failed ({self.cause}); {appended}; "
+            "run the same request again to complete the read"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_incomplete, (self.failed, self.total, self.cause))
+
+
+def _incomplete(failed: int, total: int, cause: str) -> IncompleteReadError:
+    return IncompleteReadError(failed, total, GlueReplayError(cause))
+
+
+def as_batches(read: SourceRead) -> list[DataFrame]:
+    """A read as its list of batches (one DataFrame is one batch)."""
+    if isinstance(read, DataFrame):
+        return [read]
+    batches = list(read)
+    wrong = [type(b).__name__ for b in batches if not isinstance(b, DataFrame)]
+    if wrong:
+        raise SourceError(f"the source returned {wrong[0]} batches; accepted: DataFrames")
+    return batches
+
+
+def _ingest_batch(
+    context: StageContext, entity: Entity, frame: DataFrame, index: int, found: set[str]
+) -> StageCounts:
+    """Append one batch: its unkeyed records to quarantine, then the rest to raw."""
+    request = context.request
+    # Read the batch exactly once: every count and write below reuses this.
+    records = _conformed(frame).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         totals = records.agg(F.count(F.lit(1)).alias("read"), F.count("id").alias("keyed")).first()
         assert totals is not None
         read, keyed = int(totals["read"]), int(totals["keyed"])
-        context.say(f"read {read} records")
-        missing = _missing_ids(context.spark, request, records)
-        if missing:
-            shown = ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")
-            context.say(f"{len(missing)} requested ids not found at the source: {shown}")
-        counts = StageCounts(
-            read=read, written=keyed, quarantined=read - keyed, missing_ids=missing
-        )
-        raw_path = context.warehouse.raw(entity.name)
-        if request.dry_run:
-            context.say(f"dry run: would append {keyed} rows to {raw_path}")
-            return counts
-        raw = records.where(F.col("id").isNotNull()).transform(
-            with_raw_metadata(context.now, request, context.run_id)
-        )
-        append_once(raw, raw_path, RAW_SCHEMA, context.app_id("raw"), RAW_PARTITIONS, APPEND_ONLY)
-        if read > keyed:
-            append_once(
-                _quarantine_rows(records.where(F.col("id").isNull()), context),
-                context.warehouse.quarantine(entity.name),
-                QUARANTINE_SCHEMA,
-                context.app_id("quarantine"),
+        if request.mode is ReplayMode.TARGETED:
+            wanted = ids_frame(context.spark, request.ids)
+            found.update(
+                row["id"]
+                for row in records.join(wanted, on="id", how="left_semi")
+                .select("id")
+                .distinct()
+                .collect()
             )
-        return counts
+        if not request.dry_run:
+            if read > keyed:
+                append_once(
+                    _quarantine_rows(records.where(F.col("id").isNull()), context),
+                    context.warehouse.quarantine(entity.name),
+                    QUARANTINE_SCHEMA,
+                    context.app_id("quarantine"),
+                    version=index,
+                )
+            raw = records.where(F.col("id").isNotNull()).transform(
+                with_raw_metadata(context.now, request, context.run_id)
+            )
+            append_once(
+                raw,
+                context.warehouse.raw(entity.name),
+                RAW_SCHEMA,
+                context.app_id("raw"),
+                RAW_PARTITIONS,
+                APPEND_ONLY,
+                version=index,
+            )
+        return StageCounts(read=read, written=keyed, quarantined=read - keyed)
     finally:
         records.unpersist()
+
+
+def _request_totals(context: StageContext, entity: Entity) -> StageCounts:
+    """What this request's ingest put in raw and quarantine, over all its attempts."""
+    spark, request_id = context.spark, context.request.request_id
+    raw = read_table(spark, context.warehouse.raw(entity.name), RAW_SCHEMA)
+    written = raw.where(F.col("request_id") == request_id).count()
+    quarantine = read_table(spark, context.warehouse.quarantine(entity.name), QUARANTINE_SCHEMA)
+    quarantined = quarantine.where(
+        (F.col("request_id") == request_id) & (F.col("stage") == STAGE)
+    ).count()
+    return StageCounts(read=written + quarantined, written=written, quarantined=quarantined)
+
+
+def _ids_in_raw(context: StageContext, entity: Entity) -> set[str]:
+    raw = read_table(context.spark, context.warehouse.raw(entity.name), RAW_SCHEMA)
+    mine = raw.where(F.col("request_id") == context.request.request_id).select("id")
+    wanted = ids_frame(context.spark, context.request.ids)
+    return {row["id"] for row in mine.join(wanted, on="id", how="left_semi").distinct().collect()}
 
 
 def with_raw_metadata(
@@ -172,17 +284,6 @@ def _conformed(frame: DataFrame) -> DataFrame:
 def ids_frame(spark: SparkSession, ids: tuple[str, ...]) -> DataFrame:
     """The request's (validated, distinct) ids as a one-column DataFrame ``id``."""
     return spark.createDataFrame([(i,) for i in ids], _IDS)
-
-
-def _missing_ids(spark: SparkSession, request: ReplayRequest, records: DataFrame) -> list[str]:
-    """Requested ids the read did not return, in request order (targeted runs only)."""
-    if request.mode is not ReplayMode.TARGETED:
-        return []
-    wanted = ids_frame(spark, request.ids)
-    absent = {
-        row["id"] for row in wanted.join(records.select("id"), on="id", how="left_anti").collect()
-    }
-    return [i for i in request.ids if i in absent]
 
 
 def _quarantine_rows(records: DataFrame, context: StageContext) -> DataFrame:

@@ -92,12 +92,14 @@ def append_once(
     app_id: str,
     partition_by: Sequence[str] = (),
     properties: dict[str, str] | None = None,
+    version: int = 0,
 ) -> None:
-    """Append ``frame`` to ``path`` at most once per ``app_id``.
+    """Append ``frame`` to ``path`` at most once per ``(app_id, version)``.
 
-    Delta records ``(txnAppId, txnVersion)`` in the same commit as the data; a second append
-    with the same ``app_id`` (a Glue retry of the same request, a re-run after a crash) is
-    skipped by Delta itself, so idempotence survives a kill at any point.
+    Delta records ``(txnAppId, txnVersion)`` in the same commit as the data and skips a later
+    append whose version is not above the last one committed for the ``app_id`` (a Glue retry
+    of the same request, a re-run after a crash), so idempotence survives a kill at any point.
+    A write in several commits uses versions 0, 1, 2, ... in order.
     """
     ensure_table(frame.sparkSession, path, schema, partition_by, properties)
     (
@@ -105,6 +107,27 @@ def append_once(
         .write.format("delta")
         .mode("append")
         .option("txnAppId", app_id)
-        .option("txnVersion", 0)
+        .option("txnVersion", version)
         .save(path)
     )
+
+
+def committed_txn_version(spark: SparkSession, path: str, app_id: str) -> int | None:
+    """The last ``txnVersion`` committed to ``path`` for ``app_id``, or ``None``.
+
+    Read from the table's snapshot through the JVM (Delta's Python API does not expose it).
+    ``None`` also when it cannot be read: the caller then redoes its appends, which Delta skips
+    by itself, so an unreadable answer costs time, never a duplicate.
+    """
+    if not table_exists(spark, path):
+        return None
+    try:
+        jvm = spark.sparkContext._jvm
+        assert jvm is not None
+        delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+        empty = jvm.scala.Option.empty()
+        found = delta_log.update(False, empty, empty).transactions().get(app_id)
+        return int(found.get()) if found.isDefined() else None
+    except Exception:  # an internal API: degrade to "unknown", never fail the run
+        log.warning("could not read the txn version of %s for %s", path, app_id, exc_info=True)
+        return None
