@@ -28,6 +28,9 @@ SLOW_MODULES = frozenset(
         "test_aws_cli",
         "test_terraform",
         "test_cli",
+        "test_orders",
+        "test_jdbc_source",
+        "test_ingest_batches",
     }
 )
 

@@ -97,7 +97,7 @@ def run_ingest_job(
 
         return stage
 
-    return run_job(argv, entity, prepare, spark=spark, settings=pipeline.settings)
+    return run_job(argv, entity, prepare, spark=spark, settings=pipeline.settings, clock=clock)
 
 
 def run_normalize_job(
@@ -119,7 +119,7 @@ def run_normalize_job(
 
         return stage
 
-    return run_job(argv, entity, prepare, spark=spark)
+    return run_job(argv, entity, prepare, spark=spark, clock=clock)
 
 
 def run_job(
@@ -129,12 +129,14 @@ def run_job(
     *,
     spark: SparkSession | None = None,
     settings: Sequence[str] = (),
+    clock: Clock | None = None,
 ) -> int:
-    """Validate ``argv`` completely (``entity``'s id rule), prepare the stage, then run it on a
-    (given or new) Spark session; returns the exit code."""
+    """Validate ``argv`` completely (``entity``'s id rule; "today" is ``clock``'s), prepare the
+    stage, then run it on a (given or new) Spark session; returns the exit code."""
     job = Path(argv[0]).stem if argv else "glue-replay"
+    today = clock().date() if clock is not None else None
     try:
-        args = parse_job_arguments(argv, ids=entity.ids, settings=settings)
+        args = parse_job_arguments(argv, ids=entity.ids, settings=settings, today=today)
         stage = prepare(args)
     except InvalidRequestError as exc:
         return _refuse(job, exc)

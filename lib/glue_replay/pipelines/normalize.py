@@ -246,7 +246,7 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
         counts = _count(parsed, decided)
         if ids is not None:
             # ``parsed`` is cached and still holds every selected raw row's id: no second scan.
-            counts.missing_ids = _missing_ids(ids, parsed)
+            counts.missing_ids = _missing_ids(ids, parsed, request.ids)
             if counts.missing_ids:
                 context.say(f"{len(counts.missing_ids)} requested ids are not in raw")
         events = outbox_events(decided, entity, request, context.now)
@@ -324,9 +324,11 @@ def _count(parsed: DataFrame, decided: DataFrame) -> StageCounts:
     )
 
 
-def _missing_ids(ids: DataFrame, selected: DataFrame) -> list[str]:
+def _missing_ids(ids: DataFrame, selected: DataFrame, requested: tuple[str, ...]) -> list[str]:
+    """Requested ids raw does not have, in request order (as ingest reports them)."""
     absent = ids.join(selected.select("id").distinct(), on="id", how="left_anti")
-    return sorted(row["id"] for row in absent.collect())
+    found = {row["id"] for row in absent.collect()}
+    return [i for i in requested if i in found]
 
 
 def _merge_latest(

@@ -4,7 +4,8 @@ On AWS Glue 5.1 (``--datalake-formats delta``) Spark, Delta and ``awsglue`` are 
 session is the GlueContext's. Locally we build a ``local[*]`` session with the same Delta
 artifacts (``io.delta:delta-spark_2.12:3.3.2``, ``io.delta:delta-storage:3.3.2``) taken from the
 cache that ``make setup`` fills (``scripts/fetch_jars.py``), or, failing that, resolved by Spark
-from Maven Central.
+from Maven Central. The PostgreSQL JDBC driver (``org.postgresql:postgresql:42.7.14``) of the
+JDBC source joins them the same way (Glue ships its own driver, or takes one by ``--extra-jars``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,9 @@ log = logging.getLogger(__name__)
 
 DELTA_PACKAGES = ("io.delta:delta-spark_2.12:3.3.2", "io.delta:delta-storage:3.3.2")
 DELTA_JARS = ("delta-spark_2.12-3.3.2.jar", "delta-storage-3.3.2.jar")
+#: JDBC drivers of a local session, beside the Delta jars (scripts/fetch_jars.py fetches them).
+JDBC_DRIVER_PACKAGES = ("org.postgresql:postgresql:42.7.14",)
+JDBC_DRIVER_JARS = ("postgresql-42.7.14.jar",)
 JARS_DIR_ENV = "GLUE_REPLAY_JARS_DIR"
 
 #: Settings every session gets, on Glue too: UTC everywhere, and Spark 3's strict datetime parser
@@ -80,14 +85,28 @@ def _local_session(app_name: str, extra_settings: dict[str, str] | None) -> Spar
     time.tzset()
     builder = SparkSession.builder.master(os.environ.get("GLUE_REPLAY_SPARK_MASTER", "local[*]"))
     builder = builder.appName(app_name)
-    for key, value in {**LOCAL_SETTINGS, **(extra_settings or {})}.items():
+    # Python workers run this interpreter (the one glue_replay is installed in), not whatever
+    # `python3` comes first on the PATH: sources fetch on the executors.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    settings = {**LOCAL_SETTINGS, **(extra_settings or {})}
+    for key, value in settings.items():
         builder = builder.config(key, value)
-    jars = find_delta_jars()
+    jars = find_delta_jars() or []
+    packages: list[str] = []
+    if not jars:
+        log.warning("Delta jars not cached (run `make setup`); resolving them from Maven Central")
+        packages += DELTA_PACKAGES
+    for package, name in zip(JDBC_DRIVER_PACKAGES, JDBC_DRIVER_JARS, strict=True):
+        cached = jars[0].parent / name if jars else None
+        if cached is not None and cached.is_file():
+            jars.append(cached)
+        else:
+            log.warning("%s not cached (run `make setup`); resolving it from Maven Central", name)
+            packages.append(package)
     if jars:
         builder = builder.config("spark.jars", ",".join(str(jar) for jar in jars))
-    else:
-        log.warning("Delta jars not cached (run `make setup`); resolving them from Maven Central")
-        builder = builder.config("spark.jars.packages", ",".join(DELTA_PACKAGES))
+    if packages:
+        builder = builder.config("spark.jars.packages", ",".join(packages))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark

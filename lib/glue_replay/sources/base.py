@@ -108,7 +108,12 @@ class Source(ABC):
     """A readable source system for one entity.
 
     Each read returns a DataFrame with the columns of :func:`source_schema` (extra columns are
-    dropped). ``since`` is inclusive and ``end`` exclusive, both timezone-aware UTC; what "full"
+    dropped), or a sequence of such DataFrames: batches, which ingest appends one commit each,
+    in order, so that the retry of a run that failed mid-read skips the batches already
+    appended (without reading them again) and completes the rest. Batches must therefore be
+    the same for the same arguments (e.g. time slices aligned to a fixed start).
+
+    ``since`` is inclusive and ``end`` exclusive, both timezone-aware UTC; what "full"
     or "since" means is the source's own definition. Requested ids that a targeted read does not
     return are reported by the pipeline, never fatal. The pipeline reads each frame once.
     """
@@ -119,20 +124,24 @@ class Source(ABC):
         """Where the source is, for logs and the runs ledger (never a credential)."""
 
     @abstractmethod
-    def read_full(self, spark: SparkSession) -> DataFrame:
+    def read_full(self, spark: SparkSession) -> DataFrame | Sequence[DataFrame]:
         """Every record the source has."""
 
     @abstractmethod
-    def read_since(self, spark: SparkSession, start: datetime, end: datetime | None) -> DataFrame:
+    def read_since(
+        self, spark: SparkSession, start: datetime, end: datetime | None
+    ) -> DataFrame | Sequence[DataFrame]:
         """Records updated at the source in ``[start, end)`` (``end=None``: up to now)."""
 
     @abstractmethod
-    def read_ids(self, spark: SparkSession, ids: DataFrame) -> DataFrame:
+    def read_ids(self, spark: SparkSession, ids: DataFrame) -> DataFrame | Sequence[DataFrame]:
         """Exactly the records whose ids are in ``ids`` (one string column ``id``, distinct,
         every value validated by the entity's id rule). A DataFrame, so that a source can join
         or batch the ids on the executors; a small source may ``collect()`` them."""
 
-    def read_bau(self, spark: SparkSession, start: datetime, end: datetime) -> DataFrame:
+    def read_bau(
+        self, spark: SparkSession, start: datetime, end: datetime
+    ) -> DataFrame | Sequence[DataFrame]:
         """The BAU increment: by default what changed in ``[start, end)``."""
         return self.read_since(spark, start, end)
 
