@@ -41,6 +41,9 @@ setup(
     entry_points={
         "console_scripts": ["glue-replay = glue_replay.trigger.cli:main"],
         # The bundled pipelines, found by the CLI and the demo like any user's.
-        "glue_replay.pipelines": ["customers = glue_replay_examples.customers:PIPELINE"],
+        "glue_replay.pipelines": [
+            "customers = glue_replay_examples.customers:PIPELINE",
+            "orders = glue_replay_examples.orders:PIPELINE",
+        ],
     },
 )

@@ -1,11 +1,13 @@
-"""`make demo`: the whole pipeline on local Spark + Delta against the bundled sample API.
+"""`make demo`: both bundled pipelines on local Spark + Delta, with no configuration.
 
-1. starts the sample REST API on loopback (``python -m glue_replay_devtools.sample_api``);
-2. full backfill: ingest + normalize with ``--replay_mode full``;
-3. changes a few records at the source, then runs BAU (no mode), which picks up exactly those;
-4. targeted replay of ids 1, 2, 3;
-5. prints the runs ledger and each run's outbox events, stops the API and leaves the tables
-   in ./warehouse.
+1. starts the sample REST API on loopback (``python -m glue_replay_devtools.sample_api``), the
+   source of ``customers``, and a throwaway PostgreSQL with the sample shop's orders, the source
+   of ``orders`` (``glue_replay_devtools.postgres``);
+2. for each pipeline: a full backfill (ingest + normalize with ``--replay_mode full``); a few
+   records change at the source; a BAU run (no mode), which picks up exactly those; a targeted
+   replay of three ids;
+3. prints the runs ledger and the outbox events of each run, stops both servers and leaves the
+   tables in ./warehouse.
 
 Each step runs the same entry points as ``glue_jobs/*.py`` (in one Spark session, to save JVM
 start-ups); the equivalent command lines are printed as it goes.
@@ -22,6 +24,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,15 +34,30 @@ time.tzset()
 from pyspark.sql import SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from glue_replay import run_ingest_job, run_normalize_job  # noqa: E402
+from glue_replay import Pipeline, run_ingest_job, run_normalize_job  # noqa: E402
 from glue_replay.runtime import build_spark_session  # noqa: E402
 from glue_replay.tables import Warehouse  # noqa: E402
-from glue_replay_examples.customers import PIPELINE  # noqa: E402
+from glue_replay_devtools.postgres import SampleShop, start_sample_shop  # noqa: E402
+from glue_replay_examples.customers import PIPELINE as CUSTOMERS  # noqa: E402
+from glue_replay_examples.orders import PIPELINE as ORDERS  # noqa: E402
 
 WAREHOUSE = Path(os.environ.get("DEMO_WAREHOUSE", "warehouse"))
 MARKER = ".glue-replay-demo"
 CHANGED_RECORDS = 5
-TARGETED_IDS = "1,2,3"
+TARGETED_CUSTOMERS = ["1", "2", "3"]
+ORDERS_IN_SHOP = 40
+
+
+@dataclass
+class DemoPipeline:
+    """One bundled pipeline as the demo drives it: its jobs, settings and source changes."""
+
+    pipeline: Pipeline
+    scripts: tuple[str, str]
+    settings: list[str]
+    change: Callable[[], list[str]]
+    targeted: list[str]
+    show: tuple[str, ...]
 
 
 def main() -> int:
@@ -50,60 +68,93 @@ def main() -> int:
     api = subprocess.Popen(
         [sys.executable, "-m", "glue_replay_devtools.sample_api", "--port", str(port)]
     )
+    shop: SampleShop | None = None
     try:
         wait_until_healthy(source_url)
+        banner("starting the sample shop's PostgreSQL (initdb + pg_ctl in a temporary folder)")
+        shop = start_sample_shop(records=ORDERS_IN_SHOP)
+        print(f"orders database: {shop.server.jdbc_url} (read-only login)", flush=True)
+        # A local job reads the database's credentials from the environment, never arguments.
+        os.environ.update(shop.reader_env)
+        demos = [
+            DemoPipeline(
+                CUSTOMERS,
+                ("glue_jobs/ingest_customers.py", "glue_jobs/normalize_customers.py"),
+                ["--source_url", source_url],
+                lambda: post_json(f"{source_url}/admin/mutate", {"count": CHANGED_RECORDS})[
+                    "changed"
+                ],
+                TARGETED_CUSTOMERS,
+                ("email", "status", "updated_at"),
+            ),
+            DemoPipeline(
+                ORDERS,
+                ("glue_jobs/ingest_orders.py", "glue_jobs/normalize_orders.py"),
+                shop.job_args,
+                lambda: shop.change(CHANGED_RECORDS) if shop else [],
+                shop.good_ids[:3],
+                ("status", "amount", "updated_at"),
+            ),
+        ]
         spark = build_spark_session("glue-replay-demo")
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        common = ["--warehouse", str(WAREHOUSE), "--source_url", source_url]
-
-        banner("1/3 full backfill")
-        run_both(spark, [*common, "--replay_mode", "full", "--request_id", f"demo-full-{stamp}"])
-
-        banner(f"the source changes {CHANGED_RECORDS} records")
-        changed = post_json(f"{source_url}/admin/mutate", {"count": CHANGED_RECORDS})["changed"]
-        print(f"changed at the source: ids {', '.join(changed)}", flush=True)
-
-        banner("2/3 business-as-usual run (no --replay_mode): picks up exactly those changes")
-        run_both(spark, [*common, "--request_id", f"demo-bau-{stamp}"])
-
-        banner(f"3/3 targeted replay of ids {TARGETED_IDS}")
-        run_both(
-            spark,
-            [
-                *common,
-                "--replay_mode",
-                "targeted",
-                "--ids",
-                TARGETED_IDS,
-                "--request_id",
-                f"demo-targeted-{stamp}",
-            ],
-        )
-        report(spark, Warehouse(str(WAREHOUSE)), changed)
+        verdicts = [run_demo(spark, demo, stamp) for demo in demos]
+        print_tables(Warehouse(str(WAREHOUSE)), [d.pipeline.name for d in demos])
         spark.stop()
     finally:
+        if shop is not None:
+            shop.stop()
         api.terminate()
         api.wait(timeout=10)
+    if not all(verdicts):
+        raise SystemExit("demo: a BAU run did not pick up exactly the changed records")
     return 0
 
 
-def run_both(spark: SparkSession, arguments: list[str]) -> None:
+def run_demo(spark: SparkSession, demo: DemoPipeline, stamp: str) -> bool:
+    """full -> the source changes -> BAU -> targeted for one pipeline; True if BAU was exact."""
+    name = demo.pipeline.name
+    common = ["--warehouse", str(WAREHOUSE), *demo.settings]
+
+    banner(f"{name} 1/3 full backfill")
+    run_both(
+        spark, demo, [*common, "--replay_mode", "full", "--request_id", f"{name}-full-{stamp}"]
+    )
+
+    banner(f"{name}: the source changes {CHANGED_RECORDS} records")
+    changed = [str(i) for i in demo.change()]
+    print(f"changed at the source: ids {', '.join(changed)}", flush=True)
+
+    banner(f"{name} 2/3 business-as-usual run (no --replay_mode): picks up exactly those changes")
+    run_both(spark, demo, [*common, "--request_id", f"{name}-bau-{stamp}"])
+
+    ids = ",".join(demo.targeted)
+    banner(f"{name} 3/3 targeted replay of ids {ids}")
+    targeted = ["--replay_mode", "targeted", "--ids", ids]
+    run_both(spark, demo, [*common, *targeted, "--request_id", f"{name}-targeted-{stamp}"])
+    return report(spark, Warehouse(str(WAREHOUSE)), demo, changed)
+
+
+def run_both(spark: SparkSession, demo: DemoPipeline, arguments: list[str]) -> None:
     jobs: Sequence[tuple[str, Callable[..., int]]] = (
-        ("glue_jobs/ingest_customers.py", run_ingest_job),
-        ("glue_jobs/normalize_customers.py", run_normalize_job),
+        (demo.scripts[0], run_ingest_job),
+        (demo.scripts[1], run_normalize_job),
     )
     for script, run_job in jobs:
         shown = [a for a in arguments if a]
         print(f"\n$ python {script} {' '.join(shown)}", flush=True)
-        code = run_job([script, *arguments], PIPELINE, spark=spark)
+        code = run_job([script, *arguments], demo.pipeline, spark=spark)
         if code != 0:
             raise SystemExit(f"demo: {script} exited with {code}")
 
 
-def report(spark: SparkSession, warehouse: Warehouse, changed: list[str]) -> None:
-    banner("runs ledger")
-    runs = spark.read.format("delta").load(warehouse.runs).orderBy("started_at", "stage")
-    runs.select(
+def report(
+    spark: SparkSession, warehouse: Warehouse, demo: DemoPipeline, changed: list[str]
+) -> bool:
+    entity = demo.pipeline.entity
+    banner(f"{entity.name}: runs ledger")
+    runs = spark.read.format("delta").load(warehouse.runs).where(F.col("entity") == entity.name)
+    runs.orderBy("started_at", "stage").select(
         "request_id",
         "stage",
         "replay_mode",
@@ -115,40 +166,46 @@ def report(spark: SparkSession, warehouse: Warehouse, changed: list[str]) -> Non
         F.size("missing_ids").alias("missing"),
     ).show(truncate=False)
 
-    outbox = spark.read.format("delta").load(warehouse.outbox)
-    banner("outbox events per run")
+    outbox = (
+        spark.read.format("delta")
+        .load(warehouse.outbox)
+        .where(F.col("aggregate_type") == entity.name)
+    )
+    banner(f"{entity.name}: outbox events per run")
     outbox.groupBy("request_id", "replay_mode", "event_type").count().orderBy(
         "request_id", "event_type"
     ).show(truncate=False)
     for mode in ("bau", "targeted"):
-        print(f"outbox events of the {mode} run:", flush=True)
+        print(f"outbox events of the {entity.name} {mode} run:", flush=True)
         outbox.where(F.col("replay_mode") == mode).select(
             "event_id",
             "aggregate_id",
             "event_type",
-            F.get_json_object("payload", "$.email").alias("email"),
-            F.get_json_object("payload", "$.status").alias("status"),
-            F.get_json_object("payload", "$.updated_at").alias("updated_at"),
-        ).orderBy(F.col("aggregate_id").cast("int")).show(truncate=False)
+            *[F.get_json_object("payload", f"$.{field}").alias(field) for field in demo.show],
+        ).orderBy(F.col("aggregate_id").cast("long")).show(truncate=False)
 
     bau_ids = sorted(
         r["aggregate_id"] for r in outbox.where(F.col("replay_mode") == "bau").collect()
     )
-    verdict = "exactly" if bau_ids == sorted(changed) else "NOT exactly"
+    exact = bau_ids == sorted(changed)
+    verdict = "exactly" if exact else "NOT exactly"
     print(f"BAU emitted ids {bau_ids}: {verdict} the {len(changed)} changed at the source.")
-    quarantine = spark.read.format("delta").load(warehouse.quarantine("customers"))
-    print(f"quarantined records (malformed at the source): {quarantine.count()}")
+    quarantine = spark.read.format("delta").load(warehouse.quarantine(entity.name))
+    print(f"quarantined {entity.name} records (malformed at the source): {quarantine.count()}")
+    return exact
+
+
+def print_tables(warehouse: Warehouse, entities: list[str]) -> None:
     banner("tables")
-    for name, path in (
-        ("raw", warehouse.raw("customers")),
-        ("normalized", warehouse.normalized("customers")),
-        ("outbox", warehouse.outbox),
-        ("quarantine", warehouse.quarantine("customers")),
-        ("runs", warehouse.runs),
-    ):
-        print(f"  {name:<11} {path}")
-    if bau_ids != sorted(changed):
-        raise SystemExit("demo: BAU did not pick up exactly the changed records")
+    for entity in entities:
+        for name, path in (
+            ("raw", warehouse.raw(entity)),
+            ("normalized", warehouse.normalized(entity)),
+            ("quarantine", warehouse.quarantine(entity)),
+        ):
+            print(f"  {name:<11} {path}")
+    print(f"  {'outbox':<11} {warehouse.outbox}")
+    print(f"  {'runs':<11} {warehouse.runs}")
 
 
 def prepare_warehouse(path: Path) -> None:

@@ -1,8 +1,10 @@
-"""Fetch the Delta Lake JVM artifacts from Maven Central into a local cache, once.
+"""Fetch the JVM artifacts of a local session from Maven Central into a local cache, once.
 
-Spark on AWS Glue 5.1 gets Delta from ``--datalake-formats delta``; locally we put the same
-artifacts (io.delta:delta-spark_2.12:3.3.2 and io.delta:delta-storage:3.3.2) on Spark's
-classpath. Every jar is checked against the SHA-1 that Maven Central publishes beside it.
+Spark on AWS Glue 5.1 gets Delta from ``--datalake-formats delta`` and ships a PostgreSQL JDBC
+driver; locally we put the same artifacts (io.delta:delta-spark_2.12:3.3.2,
+io.delta:delta-storage:3.3.2) and the PostgreSQL driver the JDBC source is tested with
+(org.postgresql:postgresql:42.7.14) on Spark's classpath. Every jar is checked against the SHA-1
+that Maven Central publishes beside it.
 
     python scripts/fetch_jars.py [DEST [group:artifact:version ...]]   # default: .cache/jars
 """
@@ -20,6 +22,7 @@ MAVEN_CENTRAL = os.environ.get("MAVEN_CENTRAL_URL", "https://repo1.maven.org/mav
 ARTIFACTS = [
     ("io.delta", "delta-spark_2.12", "3.3.2"),
     ("io.delta", "delta-storage", "3.3.2"),
+    ("org.postgresql", "postgresql", "42.7.14"),
 ]
 
 

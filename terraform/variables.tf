@@ -44,7 +44,8 @@ variable "pipelines" {
   description = <<-EOT
     The pipelines to deploy, by entity name (lower_snake_case, 1-32 characters: it is part of the
     job, workflow, role and secret names and of the table paths raw/<entity>, normalized/<entity>
-    and quarantine/<entity>). The default is the bundled customers pipeline; replace it with yours.
+    and quarantine/<entity>). The default deploys the bundled pipelines (customers from a REST API,
+    orders from PostgreSQL); replace them with yours.
     Each entry:
       description         what the pipeline moves, for the jobs' and workflows' descriptions
       ingest_script       its ingest job's script, glue_jobs/<name>.py (relative to repo_root)
@@ -72,6 +73,24 @@ variable "pipelines" {
       source_url         = null
       reads_source_token = true
       settings           = {}
+    }
+    orders = {
+      description      = "shop orders with their line items from the shop's PostgreSQL database"
+      ingest_script    = "glue_jobs/ingest_orders.py"
+      normalize_script = "glue_jobs/normalize_orders.py"
+      # glue_replay_examples.orders.ORDER_IDS (tests/test_terraform.py holds them equal).
+      id_rule = {
+        pattern = "[1-9][0-9]{0,17}"
+        help    = "an order number: 1-18 digits, not starting with 0"
+      }
+      source_url = null
+      # The secret holds {"username": ..., "password": ...}; the URL never holds credentials.
+      # Glue 5.x ships a PostgreSQL JDBC driver, so the job needs no --extra-jars; a database
+      # in a VPC needs a Glue connection for the job's network path.
+      reads_source_token = true
+      settings = {
+        jdbc_url = "jdbc:postgresql://shop-db.example.com:5432/shop" # replace with your database's
+      }
     }
   }
 

@@ -61,6 +61,7 @@ def test_the_bundled_pipelines_use_the_public_api_only() -> None:
     public = {
         "glue_replay",
         "glue_replay.sources.rest",
+        "glue_replay.sources.jdbc",
         "glue_replay.transforms.common",
     }
     used = {

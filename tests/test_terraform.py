@@ -703,6 +703,20 @@ def test_the_customers_id_rule_is_the_python_entitys(
     }
 
 
+def test_the_orders_pipeline_is_deployed_with_its_id_rule_url_and_secret(
+    bundled_pipelines: dict[str, dict[str, Any]],
+) -> None:
+    from glue_replay_examples.orders import ORDER_IDS, PIPELINE
+
+    orders = bundled_pipelines["orders"]
+    assert orders["id_rule"] == {"pattern": ORDER_IDS.pattern, "help": ORDER_IDS.help}
+    assert list(orders["settings"]) == list(PIPELINE.settings) == ["jdbc_url"]
+    assert orders["settings"]["jdbc_url"].startswith("jdbc:postgresql://")
+    assert "@" not in orders["settings"]["jdbc_url"], "credentials belong in the secret"
+    assert orders["reads_source_token"] is True
+    assert orders["source_url"] is None
+
+
 def test_every_glue_script_belongs_to_one_bundled_pipeline(
     bundled_pipelines: dict[str, dict[str, Any]],
 ) -> None:
