@@ -9,7 +9,7 @@ CHECKOV_VERSION := 3.3.30
 export GLUE_REPLAY_JARS_DIR := $(CURDIR)/$(JARS)
 export TZ := UTC
 
-.PHONY: help setup demo test check benchmark lint typecheck unit package package-dynamodb-logstore clean
+.PHONY: help setup demo test check benchmark bench-ingest lint typecheck unit package package-dynamodb-logstore clean
 
 help:
 	@echo "make demo   - start the sample API and run full, BAU and targeted replays on local Spark + Delta"
@@ -18,6 +18,7 @@ help:
 	@echo "make setup  - build .venv and fetch the Delta jars (done by demo/test when needed)"
 	@echo "make package - build dist/ (the wheel for Glue, the Lambda zip) for terraform/"
 	@echo "make benchmark - time targeted selection: literal IN list vs broadcast semi-join (~minutes)"
+	@echo "make bench-ingest - REST parallel vs sequential, JDBC partitioned vs one partition (~minutes)"
 
 setup: $(VENV)/.installed $(JARS)/.fetched
 
@@ -37,6 +38,9 @@ demo: setup
 
 benchmark: setup
 	$(BIN)/python scripts/benchmark_targeted.py
+
+bench-ingest: setup
+	$(BIN)/python scripts/bench_ingest.py
 
 lint: setup
 	$(BIN)/ruff check lib glue_jobs scripts tests

@@ -31,6 +31,7 @@ SLOW_MODULES = frozenset(
         "test_orders",
         "test_jdbc_source",
         "test_ingest_batches",
+        "test_standalone_cluster",
     }
 )
 

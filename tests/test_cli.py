@@ -37,9 +37,12 @@ from glue_replay.trigger.config import (
     load_config,
 )
 from glue_replay.trigger.status import follow
+from glue_replay_devtools.postgres import Login, PostgresServer, insert_orders, sample_orders
 from glue_replay_devtools.sample_api import SampleApiServer
 
 pytest.register_assert_rewrite("moto_deployment")  # its asserts explain failures as these do
+pytest_plugins = ["postgres_fixture"]
+
 from moto_deployment import (  # noqa: E402
     ACCOUNT,
     BAU_WORKFLOW,
@@ -1107,3 +1110,62 @@ def test_the_replay_arguments_are_what_the_jobs_read() -> None:
     }
     assert set(properties) <= set(REPLAY_FIELDS)
     assert glue_start.as_job_arguments(properties)["--replay_mode"] == "since"
+
+
+def test_a_local_replay_passes_the_pipelines_own_settings(
+    spark: SparkSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    postgres: PostgresServer,
+    jdbc_login: Login,
+) -> None:
+    monkeypatch.setattr("glue_replay.runtime.build_spark_session", lambda *_, **__: spark)
+    postgres.run_sql("TRUNCATE order_lines, orders;")
+    orders = sample_orders(3, now=datetime(2026, 11, 20, tzinfo=UTC))
+    insert_orders(postgres, orders)
+    warehouse = tmp_path / "warehouse"
+
+    code = main(
+        [
+            "--entity", "orders", "--mode", "targeted", "--ids", "1001,1002",
+            "--stage", "ingest", "--warehouse", str(warehouse),
+            "--setting", f"jdbc_url={postgres.jdbc_url}",
+        ]
+    )  # fmt: skip
+
+    assert code == 0, capsys.readouterr().err
+    raw = spark.read.format("delta").load(str(warehouse / "raw" / "orders"))
+    assert_df_equality(
+        raw.select("id"),
+        spark.createDataFrame([("1001",), ("1002",)], "id string"),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--entity", "customers", "--setting", "jdbc_url=jdbc:postgresql://db/shop"],
+            "--setting: 'jdbc_url' is not a setting of this pipeline; "
+            "accepted: none: this pipeline declares no settings",
+        ),
+        (
+            ["--entity", "orders", "--setting", "jdbc-url=jdbc:postgresql://db/shop"],
+            "--setting: 'jdbc-url' is not a setting of this pipeline; accepted: jdbc_url",
+        ),
+        (
+            ["--entity", "orders", "--setting", "jdbc_url"],
+            "--setting: 'jdbc_url' is not NAME=VALUE; accepted: jdbc_url",
+        ),
+    ],
+)
+def test_a_local_setting_the_pipeline_does_not_declare_is_refused(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warehouse = tmp_path / "warehouse"
+    code = main([*argv, "--mode", "full", "--warehouse", str(warehouse)])
+    assert (code, capsys.readouterr().err) == (2, f"glue-replay: invalid request: {message}\n")
+    assert not warehouse.exists()

@@ -133,6 +133,14 @@ def replay_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stage", choices=glue_start.STAGES, default="all", help="default: all")
     parser.add_argument("--source", help="local: the source's base URL (ingest's --source_url)")
     parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="local: one of the pipeline's own settings, e.g. jdbc_url=jdbc:postgresql://... "
+        "(repeatable)",
+    )
+    parser.add_argument(
         "--target", choices=("local", "glue"), default="local", help="default: local"
     )
     parser.add_argument("--dry-run", action="store_true", help="report, write no data table")
@@ -191,11 +199,30 @@ def _replay_locally(flags: argparse.Namespace, stage: Stage) -> int:
     fields = request_fields(flags)
     fields["warehouse"] = flags.warehouse or DEFAULT_WAREHOUSE
     fields["source_url"] = flags.source
+    settings = _pipeline_settings(flags.setting, pipeline.settings)
     args = glue_start.validate(fields, ids=pipeline.entity.ids)
     stages: list[str] = ["ingest", "normalize"] if stage == "all" else [stage]
     _say(_request_line(entity, args))
     _say(f"running {' -> '.join(stages)} on local Spark, warehouse {args.warehouse}")
-    return _run_stages(pipeline, stages, _local_job_argv(args, flags), args)
+    job_argv = _local_job_argv(args, flags)
+    job_argv += [f"--{name}={value}" for name, value in settings.items()]
+    return _run_stages(pipeline, stages, job_argv, args)
+
+
+def _pipeline_settings(given: list[str], declared: tuple[str, ...]) -> dict[str, str]:
+    """``--setting NAME=VALUE`` flags as the pipeline's settings; only those it declares."""
+    accepted = ", ".join(declared) if declared else "none: this pipeline declares no settings"
+    settings: dict[str, str] = {}
+    for item in given:
+        name, has_value, value = item.partition("=")
+        if not has_value or not value.strip():
+            raise InvalidRequestError("setting", f"{item!r} is not NAME=VALUE", accepted)
+        if name.strip() not in declared:
+            raise InvalidRequestError(
+                "setting", f"{name.strip()!r} is not a setting of this pipeline", accepted
+            )
+        settings[name.strip()] = value.strip()
+    return settings
 
 
 def _local_job_argv(args: JobArguments, flags: argparse.Namespace) -> list[str]:
@@ -239,7 +266,12 @@ def _run_stages(
 
 
 def _replay_on_glue(flags: argparse.Namespace, stage: Stage) -> int:
-    for field, value in (("warehouse", flags.warehouse), ("source_url", flags.source)):
+    given = (
+        ("warehouse", flags.warehouse),
+        ("source_url", flags.source),
+        ("setting", flags.setting or None),
+    )
+    for field, value in given:
         if value is not None:
             raise InvalidRequestError(
                 field,
