@@ -17,7 +17,6 @@ os.environ.setdefault("GLUE_REPLAY_JARS_DIR", str(REPO / ".cache" / "jars"))
 
 from pyspark.sql import SparkSession  # noqa: E402 - after TZ is fixed for the JVM and Python
 
-
 #: Modules that run whole jobs, real servers or Terraform: `make test` runs them, `make check`
 #: (the inner loop) skips them with ``-m "not slow"``.
 SLOW_MODULES = frozenset(
