@@ -9,19 +9,27 @@ from glue_replay.aws import aws_error_code
 from glue_replay.errors import GlueReplayError
 
 
-def read_secret_token(secret: str, client: Any = None) -> str:
-    """The token in secret ``secret``: a plain string, or JSON with a ``token`` key.
-
-    Errors name the secret and AWS's error code, never the secret's value.
-    """
+def read_secret_string(
+    secret: str, client: Any = None, error: type[GlueReplayError] = GlueReplayError
+) -> str:
+    """The ``SecretString`` of secret ``secret``; a failure raises ``error`` naming the secret
+    and AWS's error code, never the secret's value."""
     if client is None:
         import boto3
 
         client = boto3.client("secretsmanager")
     try:
-        value = client.get_secret_value(SecretId=secret)["SecretString"]
+        return str(client.get_secret_value(SecretId=secret)["SecretString"])
     except Exception as exc:
-        raise GlueReplayError(f"could not read secret {secret}: {aws_error_code(exc)}") from None
+        raise error(f"could not read secret {secret}: {aws_error_code(exc)}") from None
+
+
+def read_secret_token(secret: str, client: Any = None) -> str:
+    """The token in secret ``secret``: a plain string, or JSON with a ``token`` key.
+
+    Errors name the secret and AWS's error code, never the secret's value.
+    """
+    value = read_secret_string(secret, client)
     try:
         parsed = json.loads(value)
     except ValueError:

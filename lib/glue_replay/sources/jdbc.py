@@ -43,9 +43,9 @@ from functools import reduce
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from glue_replay.aws import aws_error_code
 from glue_replay.errors import InvalidRequestError, PipelineDefinitionError, SourceError
 from glue_replay.request import IdRule
+from glue_replay.secrets import read_secret_string
 from glue_replay.sources.base import Source, SourceSettings
 
 if TYPE_CHECKING:
@@ -120,14 +120,7 @@ def read_secret_credentials(secret: str, client: Any = None) -> JdbcCredentials:
 
     Errors name the secret and AWS's error code, never the secret's value.
     """
-    if client is None:
-        import boto3
-
-        client = boto3.client("secretsmanager")
-    try:
-        value = client.get_secret_value(SecretId=secret)["SecretString"]
-    except Exception as exc:
-        raise SourceError(f"could not read secret {secret}: {aws_error_code(exc)}") from None
+    value = read_secret_string(secret, client, SourceError)
     try:
         parsed = json.loads(value)
     except ValueError:
