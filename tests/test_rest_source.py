@@ -1,31 +1,68 @@
-"""RestApiSource against a real loopback server: the bundled sample API, or a scripted one where
-a test needs answers the sample API never gives (echoed headers, broken pages, silence)."""
+"""RestSource against a real loopback server: the bundled sample API (in each of its paging
+styles, with latency, throttling and random failures), or a scripted one where a test needs
+answers the sample API never gives (echoed headers, broken pages, links elsewhere, silence).
+
+Protocol tests fetch one slice on the driver (``RestSource.records``), which runs exactly the
+code a Spark task runs; the Spark tests read through the executors, as ingest does.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
+import pickle
 import socket
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from email.utils import formatdate
+from functools import reduce
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from chispa import assert_df_equality
+from pyspark import cloudpickle
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
-from glue_replay.errors import SourceError
-from glue_replay.sources.base import SourceRecord
-from glue_replay.sources.rest import RestApiSource, SourceQuery
+from glue_replay import run_ingest_job
+from glue_replay.errors import PipelineDefinitionError, SourceError
+from glue_replay.sources.base import SOURCE_TOKEN_ENV, SourceRecord
+from glue_replay.sources.rest import (
+    CursorPaging,
+    NextLinkPaging,
+    OffsetPaging,
+    PageNumberPaging,
+    RestSource,
+    RestSourceConfig,
+    Secret,
+    Slice,
+    SliceFetcher,
+)
+from glue_replay.tables import Warehouse
 from glue_replay_devtools.sample_api import SampleApiServer
-from sample_data import ALL_IDS, NOW, RECORD_1, RECORDS
+from glue_replay_examples.customers import PIPELINE, customers_api_config
+from sample_data import ALL_IDS, NOW, RECORDS
 
+REPO = Path(__file__).resolve().parents[1]
 TOKEN = "s3cret-token"
+SENTINEL = "SENTINEL-7f3a9c-TOKEN"
 FAST = {"backoff_seconds": 0.001}  # retries without waiting
+JAN_1, MAR_15 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 15, tzinfo=UTC)
+#: The sample data's records updated in [2026-01-01, 2026-03-15).
+IN_Q1 = ["21", "23", "27", "32", "42"]
+#: Slices of a year from 2024 at NOW: [-, 2024-12-31), [2024-12-31, 2025-12-31), [2025-12-31, -).
+YEARLY = {"full_start": datetime(2024, 1, 1, tzinfo=UTC), "slice_width": timedelta(days=365)}
 
-# Records of the sample API at (60 records, NOW, seed 7), as the source must yield them: the
-# payload is the record unchanged, compact, key order kept, non-ASCII as is.
+# Record 4 exactly as the source must yield it: the payload is the record unchanged, compact,
+# key order kept, non-ASCII as is; updated_at (epoch millis, a JSON number) as its JSON text.
 RECORD_4 = SourceRecord(
     id="4",
     updated_at="1708325149296",
@@ -39,6 +76,36 @@ RECORD_4 = SourceRecord(
 )
 
 
+def config(url: str, **overrides: Any) -> RestSourceConfig:
+    """The sample API's protocol (token paging, ``data``), small pages."""
+    return RestSourceConfig(**{"base_url": url, "path": "customers", "page_size": 7, **overrides})
+
+
+def source(url: str, token: str | None = None, **overrides: Any) -> RestSource:
+    return RestSource(config(url, **overrides), token=token, clock=lambda: NOW)
+
+
+def row(record: dict[str, Any]) -> tuple[str, str | None, str]:
+    """A record as a source row: (id, updated_at as text, compact JSON payload)."""
+    updated = record.get("updated_at")
+    text = updated if isinstance(updated, str) or updated is None else json.dumps(updated)
+    return (
+        str(record["id"]),
+        text,
+        json.dumps(record, separators=(",", ":"), ensure_ascii=False),
+    )
+
+
+def server_rows(api: SampleApiServer, ids: list[str]) -> list[tuple[str, str | None, str]]:
+    """The server's current records of ``ids``, as source rows."""
+    by_id = {c.id: c.record for c in api.customers()}
+    return [row(by_id[i]) for i in ids]
+
+
+def read_ids(src: RestSource, part: Slice) -> list[str | None]:
+    return [record.id for record in src.records(part)]
+
+
 @pytest.fixture(scope="module")
 def api() -> Iterator[SampleApiServer]:
     """A read-only sample API shared by the module."""
@@ -48,7 +115,7 @@ def api() -> Iterator[SampleApiServer]:
 
 @pytest.fixture
 def faulty_api() -> Iterator[SampleApiServer]:
-    """A sample API of its own, for tests that inject faults."""
+    """A sample API of its own, for tests that inject faults or change its behaviour."""
     with SampleApiServer(records=RECORDS, now=NOW) as server:
         yield server
 
@@ -59,12 +126,16 @@ def secured_api() -> Iterator[SampleApiServer]:
         yield server
 
 
+Answer = tuple[int, Any] | tuple[int, Any, dict[str, str]]
+
+
 @dataclass
 class Scripted:
-    """A loopback server answering each GET with the next scripted (status, JSON body)."""
+    """A loopback server answering each GET with the next scripted (status, JSON, headers)."""
 
-    answers: list[tuple[int, Any]]
-    requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Authorization)
+    answers: list[Answer]
+    # (path and query, Authorization, time.monotonic() on arrival)
+    requests: list[tuple[str, str | None, float]] = field(default_factory=list)
     url: str = ""
 
 
@@ -73,13 +144,17 @@ def scripted() -> Iterator[Scripted]:
     state = Scripted(answers=[])
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_GET(self) -> None:
-            state.requests.append((self.path, self.headers.get("Authorization")))
-            status, body = state.answers.pop(0)
+            state.requests.append((self.path, self.headers.get("Authorization"), time.monotonic()))
+            status, body, *rest = state.answers.pop(0)
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in (rest[0] if rest else {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 
@@ -87,6 +162,7 @@ def scripted() -> Iterator[Scripted]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
     )
@@ -98,103 +174,228 @@ def scripted() -> Iterator[Scripted]:
     thread.join()
 
 
-def read_ids(source: RestApiSource, query: SourceQuery) -> list[str | None]:
-    return [record.id for record in source.read(query)]
+# --- paging: every style against the sample API ------------------------------------------------
+
+PAGING_STYLES = [
+    pytest.param("token", "data", CursorPaging(), id="cursor"),
+    pytest.param("page", "data", PageNumberPaging(), id="page-number-until-empty"),
+    pytest.param(
+        "page", "data", PageNumberPaging(total_pages_at="total_pages"), id="page-number-total"
+    ),
+    pytest.param("offset", "result.items", OffsetPaging(), id="offset-until-empty"),
+    pytest.param(
+        "offset", "result.items", OffsetPaging(total_at="result.total"), id="offset-total"
+    ),
+    pytest.param("link", "data", NextLinkPaging(next_at="links.next"), id="next-link-in-body"),
+    pytest.param("link", "data", NextLinkPaging(), id="next-link-header"),
+]
 
 
-# --- reading the sample API --------------------------------------------------------------------
-
-
-def test_full_read_yields_every_record_unchanged(api: SampleApiServer) -> None:
-    records = list(RestApiSource(api.url, path="customers", page_size=7).read(SourceQuery()))
-
-    assert [r.id for r in records] == ALL_IDS
-    assert records[0].updated_at == "2025-03-03T00:07:13Z"
-    assert json.loads(records[0].payload) == RECORD_1
-    assert records[3] == RECORD_4
-    assert (records[39].id, records[39].updated_at) == ("40", "last tuesday")
-    # Exactly the server's data, record for record.
-    assert [json.loads(r.payload) for r in records] == [c.record for c in api.customers()]
-
-
-def test_progress_is_logged_every_ten_pages(
-    api: SampleApiServer, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(("style", "records_at", "paging"), PAGING_STYLES)
+def test_every_paging_style_reads_exactly_the_servers_records(
+    style: str, records_at: str, paging: Any
 ) -> None:
-    caplog.set_level(logging.INFO, logger="glue_replay.sources.rest")
-    assert (
-        len(list(RestApiSource(api.url, path="customers", page_size=5).read(SourceQuery())))
-        == RECORDS
+    with SampleApiServer(records=RECORDS, now=NOW, paging=style) as styled:  # type: ignore[arg-type]
+        src = source(styled.url, records_at=records_at, paging=paging)
+        records = list(src.records(Slice(0)))
+        window = list(src.records(Slice(0, since=JAN_1, until=MAR_15)))
+        requests = len(styled.served())
+
+    assert [(r.id, r.updated_at, r.payload) for r in records] == server_rows(styled, ALL_IDS)
+    assert records[3] == RECORD_4
+    assert [r.id for r in window] == ["21", "23", "27", "32", "42"]
+    until_empty = isinstance(paging, PageNumberPaging | OffsetPaging) and not (
+        getattr(paging, "total_pages_at", None) or getattr(paging, "total_at", None)
     )
-    assert caplog.messages == [f"{api.url}/customers: read 10 pages, 50 records so far"]
+    # 60 records in pages of 7 and 5 in the window: 9 + 1 pages, and one empty page per read
+    # when only an empty page can tell the end.
+    assert requests == (12 if until_empty else 10)
 
 
-def test_updated_since_is_inclusive_and_before_exclusive(api: SampleApiServer) -> None:
-    source = RestApiSource(api.url, path="customers")
-    # Record 23 was updated at exactly 2026-01-16T04:31:03Z; the query is in another zone.
+def test_pages_of_a_slice_are_requested_one_after_the_other(scripted: Scripted) -> None:
+    scripted.answers = [
+        (200, {"data": [{"id": "a"}], "next_page": "t1"}),
+        (200, {"data": [{"id": "b"}], "next_page": 2}),
+        (200, {"data": [{"id": "c"}], "next_page": None}),
+    ]
+    src = source(scripted.url, path="accounts", page_size=50)
+    assert read_ids(src, Slice(0, ids=("a", "b", "c"))) == ["a", "b", "c"]
+    assert [path for path, _, _ in scripted.requests] == [
+        "/accounts?ids=a%2Cb%2Cc&page_size=50",
+        "/accounts?ids=a%2Cb%2Cc&page_size=50&page=t1",
+        "/accounts?ids=a%2Cb%2Cc&page_size=50&page=2",
+    ]
+
+
+def test_relative_next_links_are_resolved_and_other_hosts_refused(scripted: Scripted) -> None:
+    scripted.answers = [
+        (200, {"data": [{"id": "a"}]}, {"Link": '</v1/items?after=a>; rel="next"'}),
+        (200, {"data": [{"id": "b"}]}, {"Link": '<https://elsewhere.example/x>; rel="next"'}),
+    ]
+    src = source(scripted.url, path="v1/items", paging=NextLinkPaging(size_param=None))
+    with pytest.raises(SourceError) as raised:
+        list(src.records(Slice(0)))
+    assert str(raised.value) == (
+        f"GET {scripted.url}/v1/items answered a next link to https://elsewhere.example:443; "
+        f"accepted: links to http://127.0.0.1:{scripted.url.rsplit(':', 1)[1]}"
+    )
+    assert [path for path, _, _ in scripted.requests] == ["/v1/items?", "/v1/items?after=a"]
+
+
+def test_records_at_the_top_level_and_in_nested_fields(scripted: Scripted) -> None:
+    scripted.answers = [(200, [{"id": 1}, {"id": 2}]), (200, [])]
+    src = source(scripted.url, records_at="", paging=PageNumberPaging(size_param=None))
+    assert read_ids(src, Slice(0)) == ["1", "2"]
+
+
+# --- what a read asks for ----------------------------------------------------------------------
+
+
+def test_time_windows_are_inclusive_below_and_exclusive_above(api: SampleApiServer) -> None:
+    src = source(api.url)
+    # Record 23 was updated at exactly 2026-01-16T04:31:03Z; the window is in another zone.
     at_23 = datetime(2026, 1, 16, 6, 31, 3, tzinfo=timezone(timedelta(hours=2)))
-    since = SourceQuery(updated_since=at_23)
-    assert read_ids(source, since) == ["18", "21", "23", "27", "37", "42", "49"]
-    window = SourceQuery(updated_since=datetime(2025, 12, 7, tzinfo=UTC), updated_before=at_23)
-    assert read_ids(source, window) == ["17", "32", "53"]
-
-
-def test_millisecond_boundaries_are_sent_exactly(api: SampleApiServer) -> None:
-    # Record 49 was updated at 2026-03-19T07:42:46.350Z.
+    assert read_ids(src, Slice(0, since=at_23)) == ["18", "21", "23", "27", "37", "42", "49"]
+    before_23 = Slice(0, since=datetime(2025, 12, 7, tzinfo=UTC), until=at_23)
+    assert read_ids(src, before_23) == ["17", "32", "53"]
+    # Record 49: 2026-03-19T07:42:46.350Z, sent to the millisecond.
     at_49 = datetime(2026, 3, 19, 7, 42, 46, 350000, tzinfo=UTC)
-    source = RestApiSource(api.url, path="customers")
-    assert read_ids(source, SourceQuery(updated_since=at_49)) == ["18", "37", "49"]
-    after_49 = SourceQuery(updated_since=at_49 + timedelta(milliseconds=1))
-    assert read_ids(source, after_49) == ["18", "37"]
+    assert read_ids(src, Slice(0, since=at_49)) == ["18", "37", "49"]
+    assert read_ids(src, Slice(0, since=at_49 + timedelta(milliseconds=1))) == ["18", "37"]
 
 
-def test_naive_times_are_refused() -> None:
-    source = RestApiSource("http://127.0.0.1:1", path="customers")
-    with pytest.raises(SourceError, match="updated_since: 2026-01-01T00:00:00 is naive"):
-        list(source.read(SourceQuery(updated_since=datetime(2026, 1, 1))))
+def test_query_parameters_are_encoded_with_the_configured_names(scripted: Scripted) -> None:
+    scripted.answers = [(200, {"items": [], "cursor": None})]
+    src = source(
+        scripted.url,
+        records_at="items",
+        paging=CursorPaging(cursor_param="c", next_at="cursor", size_param="per_page"),
+        since_param="modified_from",
+        until_param="modified_to",
+        ids_param="id[]",
+        ids_separator="|",
+        page_size=50,
+    )
+    part = Slice(
+        0,
+        since=datetime(2026, 1, 1, 2, 0, tzinfo=timezone(timedelta(hours=2))),
+        until=datetime(2026, 1, 2, 0, 0, 0, 123000, tzinfo=UTC),
+        ids=("a:1", "b&c=d"),
+    )
+    assert list(src.records(part)) == []
+    assert [path for path, _, _ in scripted.requests] == [
+        "/customers?modified_from=2026-01-01T00%3A00%3A00Z"
+        "&modified_to=2026-01-02T00%3A00%3A00.123000Z"
+        "&id%5B%5D=a%3A1%7Cb%26c%3Dd&per_page=50"
+    ]
 
 
-def test_ids_are_read_in_batches_and_unknown_ids_are_absent(api: SampleApiServer) -> None:
-    source = RestApiSource(api.url, path="customers", id_batch_size=3)
-    ids = ("3", "17", "999", "20", "abc", "5", "1000", "42")
-    # Batches (3, 17, 999), (20, abc, 5), (1000, 42); the API orders each batch by id.
-    assert read_ids(source, SourceQuery(ids=ids)) == ["3", "17", "5", "20", "42"]
+def test_full_reads_are_cut_from_full_start_open_at_both_ends() -> None:
+    src = source(
+        "http://127.0.0.1:1",
+        full_start=datetime(2024, 1, 1, tzinfo=UTC),
+        slice_width=timedelta(days=365),
+    )
+    assert src.full_slices() == [
+        Slice(0, None, datetime(2024, 12, 31, tzinfo=UTC)),
+        Slice(1, datetime(2024, 12, 31, tzinfo=UTC), datetime(2025, 12, 31, tzinfo=UTC)),
+        Slice(2, datetime(2025, 12, 31, tzinfo=UTC), None),
+    ]
+    # With an end (a retry's), the same slices whenever it runs; without full_start, one slice.
+    assert src.full_slices(end=datetime(2025, 6, 1, tzinfo=UTC)) == [
+        Slice(0, None, datetime(2024, 12, 31, tzinfo=UTC)),
+        Slice(1, datetime(2024, 12, 31, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC)),
+    ]
+    assert source("http://127.0.0.1:1").full_slices() == [Slice(0)]
 
 
-def test_more_ids_than_the_api_takes_at_once(api: SampleApiServer) -> None:
-    # The sample API refuses more than 200 ids a request; batches of 100 keep under that.
-    ids = tuple(str(n) for n in range(1, 251))
-    assert read_ids(RestApiSource(api.url, path="customers"), SourceQuery(ids=ids)) == ALL_IDS
+def test_windows_are_cut_every_slice_width_from_their_start() -> None:
+    src = source("http://127.0.0.1:1", slice_width=timedelta(days=10))
+    start = datetime(2026, 5, 10, 12, tzinfo=UTC)
+    assert src.window_slices(start, datetime(2026, 5, 25, tzinfo=UTC)) == [
+        Slice(0, start, datetime(2026, 5, 20, 12, tzinfo=UTC)),
+        Slice(1, datetime(2026, 5, 20, 12, tzinfo=UTC), datetime(2026, 5, 25, tzinfo=UTC)),
+    ]
+    # Up to now (NOW is 2026-06-01T12:00Z): the last slice stays open.
+    assert src.window_slices(start, None) == [
+        Slice(0, start, datetime(2026, 5, 20, 12, tzinfo=UTC)),
+        Slice(1, datetime(2026, 5, 20, 12, tzinfo=UTC), datetime(2026, 5, 30, 12, tzinfo=UTC)),
+        Slice(2, datetime(2026, 5, 30, 12, tzinfo=UTC), None),
+    ]
+    assert src.window_slices(start, start) == []
+    with pytest.raises(SourceError, match="start: 2026-01-01T00:00:00 is naive"):
+        src.window_slices(datetime(2026, 1, 1), None)
 
 
-def test_ids_batches_are_paged(api: SampleApiServer) -> None:
-    source = RestApiSource(api.url, path="customers", page_size=2, id_batch_size=5)
-    ids = ("9", "8", "7", "6", "5", "4", "3")
-    assert read_ids(source, SourceQuery(ids=ids)) == ["5", "6", "7", "8", "9", "3", "4"]
-
-
-def test_ids_and_time_filters_combine(api: SampleApiServer) -> None:
-    query = SourceQuery(ids=("42", "3", "17"), updated_since=datetime(2025, 12, 1, tzinfo=UTC))
-    assert read_ids(RestApiSource(api.url, path="customers"), query) == ["17", "42"]
-
-
-def test_a_repeated_id_is_read_once(api: SampleApiServer) -> None:
-    source = RestApiSource(api.url, path="customers", id_batch_size=1)
-    assert read_ids(source, SourceQuery(ids=("5", "6", "5"))) == ["5", "6"]
-
-
-def test_no_ids_reads_nothing(scripted: Scripted) -> None:
-    assert read_ids(RestApiSource(scripted.url, path="customers"), SourceQuery(ids=())) == []
-    assert scripted.requests == []
+def test_ids_are_sorted_deduplicated_and_batched(api: SampleApiServer) -> None:
+    src = source(api.url, max_ids_per_request=3)
+    slices = src.id_slices(["3", "17", "999", "20", "abc", "5", "1000", "42", "3"])
+    assert slices == [
+        Slice(0, ids=("1000", "17", "20")),
+        Slice(1, ids=("3", "42", "5")),
+        Slice(2, ids=("999", "abc")),
+    ]
+    # The API orders each batch by id; unknown ids are simply absent.
+    assert [read_ids(src, part) for part in slices] == [["17", "20"], ["3", "5", "42"], []]
 
 
 @pytest.mark.parametrize("bad_id", ["a,b", ""])
 def test_ids_that_cannot_be_sent_are_refused(bad_id: str) -> None:
     with pytest.raises(SourceError, match="ids: "):
-        list(
-            RestApiSource("http://127.0.0.1:1", path="customers").read(
-                SourceQuery(ids=("1", bad_id))
-            )
+        source("http://127.0.0.1:1").id_slices(["1", bad_id])
+
+
+def test_targeted_reads_need_an_ids_parameter() -> None:
+    with pytest.raises(SourceError, match="targeted reads need ids_param"):
+        source("http://127.0.0.1:1", ids_param=None).id_slices(["1"])
+
+
+def test_records_are_passed_on_whatever_their_shape(scripted: Scripted) -> None:
+    scripted.answers = [
+        (
+            200,
+            {
+                "data": [
+                    {"modified": 1763633730123, "key": 7, "name": "Zoë"},
+                    {"name": "no id", "modified": None},
+                    {"key": {"code": "x"}, "modified": True},
+                    5,
+                ],
+                "next_page": None,
+            },
         )
+    ]
+    src = source(scripted.url, id_field="key", updated_field="modified")
+    assert list(src.records(Slice(0))) == [
+        SourceRecord("7", "1763633730123", '{"modified":1763633730123,"key":7,"name":"Zoë"}'),
+        SourceRecord(None, None, '{"name":"no id","modified":null}'),
+        SourceRecord('{"code":"x"}', "true", '{"key":{"code":"x"},"modified":true}'),
+        SourceRecord(None, None, "5"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ([(200, b"<html>busy</html>")], "answered a body that is not JSON"),
+        ([(200, {"items": []})], "answered JSON without a list at 'data'"),
+        ([(200, {"data": [], "next_page": [2]})], "next_page that is not a string or a number"),
+        ([(200, {"data": [], "next_page": "same"})] * 2, "returned the same next_page twice"),
+    ],
+)
+def test_unexpected_answers_are_source_errors(
+    scripted: Scripted, answers: list[Answer], message: str
+) -> None:
+    scripted.answers = list(answers)
+    with pytest.raises(SourceError, match=message):
+        list(source(scripted.url).records(Slice(0)))
+
+
+def test_an_api_ignoring_the_page_parameter_is_an_error_not_a_loop(scripted: Scripted) -> None:
+    scripted.answers = [(200, {"data": [{"id": "1"}]})] * 2
+    src = source(scripted.url, paging=PageNumberPaging())
+    with pytest.raises(SourceError, match="answered the same page twice; does it take page"):
+        list(src.records(Slice(0)))
 
 
 # --- retries -----------------------------------------------------------------------------------
@@ -204,64 +405,100 @@ def test_transient_503s_are_retried(
     faulty_api: SampleApiServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     faulty_api.inject_faults(2, status=503)
-    records = list(RestApiSource(faulty_api.url, path="customers", **FAST).read(SourceQuery()))
-    assert [r.id for r in records] == ALL_IDS
-    retried = [m for m in caplog.messages if m.startswith("attempt ")]
-    assert retried == [
-        f"attempt 1/4: GET {faulty_api.url}/customers answered HTTP 503: injected fault (HTTP 503)",
-        f"attempt 2/4: GET {faulty_api.url}/customers answered HTTP 503: injected fault (HTTP 503)",
+    src = source(faulty_api.url, **FAST)
+    assert read_ids(src, Slice(0)) == ALL_IDS
+    assert [m for m in caplog.messages if "retrying" in m] == [
+        "GET /customers: HTTP 503; retrying (attempt 2)",
+        "GET /customers: HTTP 503; retrying (attempt 3)",
     ]
 
 
-def test_429_is_retried(faulty_api: SampleApiServer) -> None:
+def test_a_429_is_retried_after_its_retry_after(faulty_api: SampleApiServer) -> None:
+    faulty_api.configure(retry_after=1)
     faulty_api.inject_faults(1, status=429)
-    assert read_ids(
-        RestApiSource(faulty_api.url, path="customers", **FAST), SourceQuery(ids=("7",))
-    ) == ["7"]
+    assert read_ids(source(faulty_api.url, **FAST), Slice(0, ids=("7",))) == ["7"]
+    throttled, retried = faulty_api.served()
+    assert (throttled.status, retried.status, throttled.target) == (429, 200, retried.target)
+    # Measured at the server: from the 429's answer to the retry's arrival.
+    assert 1.0 <= retried.started - throttled.finished < 2.0
+
+
+def test_a_retry_after_date_is_honoured(scripted: Scripted) -> None:
+    later = formatdate(time.time() + 2, usegmt=True)  # whole seconds: 1-2 s from now
+    scripted.answers = [
+        (429, {"error": "slow down"}, {"Retry-After": later}),
+        (200, {"data": [{"id": "1"}], "next_page": None}),
+    ]
+    assert read_ids(source(scripted.url, **FAST), Slice(0)) == ["1"]
+    (_, _, first), (_, _, second) = scripted.requests
+    assert 0.9 <= second - first < 3.0
+
+
+def test_a_long_retry_after_is_capped(scripted: Scripted) -> None:
+    scripted.answers = [
+        (503, {"error": "maintenance"}, {"Retry-After": "3600"}),
+        (200, {"data": [{"id": "1"}], "next_page": None}),
+    ]
+    src = source(scripted.url, max_retry_after_seconds=0.2, **FAST)
+    assert read_ids(src, Slice(0)) == ["1"]
+    (_, _, first), (_, _, second) = scripted.requests
+    assert 0.2 <= second - first < 1.0
+
+
+def test_backoff_grows_exponentially_with_jitter(scripted: Scripted) -> None:
+    scripted.answers = [(500, {"error": "x"})] * 3 + [(200, {"data": [], "next_page": None})]
+    assert list(source(scripted.url, backoff_seconds=0.2).records(Slice(0))) == []
+    times = [at for _, _, at in scripted.requests]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    # Equal jitter: the n-th retry waits between half and all of 0.2 * 2**(n-1) seconds.
+    assert [low <= gap < high + 0.3 for gap, (low, high) in zip(
+        gaps, [(0.1, 0.2), (0.2, 0.4), (0.4, 0.8)], strict=True
+    )] == [True, True, True]  # fmt: skip
 
 
 def test_a_persistent_500_gives_up_after_max_attempts(faulty_api: SampleApiServer) -> None:
     faulty_api.inject_faults(3, status=500)
-    source = RestApiSource(faulty_api.url, path="customers", max_attempts=3, **FAST)
+    src = source(faulty_api.url, max_attempts=3, **FAST)
     with pytest.raises(SourceError) as raised:
-        list(source.read(SourceQuery()))
+        list(src.records(Slice(0)))
     assert str(raised.value) == (
         f"GET {faulty_api.url}/customers answered HTTP 500: injected fault (HTTP 500)"
         " (gave up after 3 attempts)"
     )
     # Exactly three attempts: the three faults are used up, the next read succeeds.
-    assert read_ids(source, SourceQuery(ids=("7",))) == ["7"]
+    assert read_ids(src, Slice(0, ids=("7",))) == ["7"]
 
 
 def test_a_400_fails_at_once(api: SampleApiServer, caplog: pytest.LogCaptureFixture) -> None:
-    source = RestApiSource(api.url, path="customers", page_size=501, **FAST)
+    src = source(api.url, page_size=501, **FAST)
     with pytest.raises(SourceError) as raised:
-        list(source.read(SourceQuery()))
+        list(src.records(Slice(0)))
     assert str(raised.value) == (
         f"GET {api.url}/customers answered HTTP 400: "
         "page_size: '501' is out of range; accepted: 1..500"
     )
-    assert [m for m in caplog.messages if m.startswith("attempt ")] == []
+    assert [m for m in caplog.messages if "retrying" in m] == []
 
 
 def test_other_4xx_fail_at_once(faulty_api: SampleApiServer) -> None:
     faulty_api.inject_faults(2, status=404)
-    source = RestApiSource(faulty_api.url, path="customers", **FAST)
+    src = source(faulty_api.url, **FAST)
     for _ in range(2):  # one attempt per read: each read uses up one fault
-        with pytest.raises(SourceError, match="answered HTTP 404"):
-            list(source.read(SourceQuery()))
-    assert read_ids(source, SourceQuery(ids=("7",))) == ["7"]
+        with pytest.raises(SourceError, match="answered HTTP 404: injected fault"):
+            list(src.records(Slice(0)))
+    assert read_ids(src, Slice(0, ids=("7",))) == ["7"]
 
 
 def test_connection_refused_is_retried_then_reported() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    source = RestApiSource(f"http://127.0.0.1:{port}", path="customers", max_attempts=2, **FAST)
+    src = source(f"http://127.0.0.1:{port}", max_attempts=2, **FAST)
     with pytest.raises(SourceError) as raised:
-        list(source.read(SourceQuery()))
+        list(src.records(Slice(0)))
     message = str(raised.value)
-    assert message.startswith(f"GET http://127.0.0.1:{port}/customers failed: URLError: ")
+    assert message.startswith(f"GET http://127.0.0.1:{port}/customers failed: NewConnectionError")
+    assert "Connection refused" in message
     assert message.endswith("(gave up after 2 attempts)")
 
 
@@ -271,143 +508,93 @@ def test_a_silent_server_times_out() -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        source = RestApiSource(url, path="customers", timeout_seconds=0.2, max_attempts=2, **FAST)
+        src = source(url, read_timeout_seconds=0.2, max_attempts=2, **FAST)
         with pytest.raises(SourceError) as raised:
-            list(source.read(SourceQuery()))
+            list(src.records(Slice(0)))
     message = str(raised.value)
-    assert message.startswith(f"GET {url}/customers failed: TimeoutError: ")
+    assert message.startswith(f"GET {url}/customers failed: ReadTimeoutError: ")
     assert message.endswith("(gave up after 2 attempts)")
 
 
-# --- tokens ------------------------------------------------------------------------------------
+def test_a_rate_limit_spaces_requests(scripted: Scripted) -> None:
+    scripted.answers = [(200, {"data": [{"id": str(n)}], "next_page": str(n)}) for n in range(3)]
+    scripted.answers.append((200, {"data": [], "next_page": None}))
+    # 10 requests/s shared by the read's 2 tasks: one every 0.2 s in each task.
+    fetch = SliceFetcher(config(scripted.url, requests_per_second=10.0), None, tasks=2)
+    assert [r[0] for r in fetch([Slice(0)])] == ["0", "1", "2"]
+    times = [at for _, _, at in scripted.requests]
+    assert all(later - earlier >= 0.19 for earlier, later in itertools.pairwise(times))
+
+
+def test_threads_in_a_task_fetch_its_slices_side_by_side() -> None:
+    with SampleApiServer(records=RECORDS, now=NOW, latency_ms=100) as slow_api:
+        src = source(slow_api.url, threads_per_task=3, **YEARLY)
+        fetch = SliceFetcher(src.config, None, tasks=1)
+        rows = list(fetch(src.full_slices()))
+        assert sorted(rows) == sorted(server_rows(slow_api, ALL_IDS))
+        assert slow_api.max_concurrent == 3
+
+
+def test_a_failing_thread_fails_the_task(faulty_api: SampleApiServer) -> None:
+    faulty_api.inject_faults(1, status=404)
+    src = source(faulty_api.url, threads_per_task=3, **YEARLY)
+    with pytest.raises(SourceError, match="answered HTTP 404: injected fault"):
+        list(SliceFetcher(src.config, None, tasks=1)(src.full_slices()))
+
+
+# --- the token ---------------------------------------------------------------------------------
 
 
 def test_the_token_is_sent(secured_api: SampleApiServer) -> None:
-    source = RestApiSource(secured_api.url, path="customers", token=TOKEN)
-    assert read_ids(source, SourceQuery(ids=("1", "2"))) == ["1", "2"]
+    assert read_ids(source(secured_api.url, TOKEN), Slice(0, ids=("1", "2"))) == ["1", "2"]
 
 
 def test_a_missing_or_wrong_token_fails_without_showing_it(secured_api: SampleApiServer) -> None:
     with pytest.raises(SourceError, match="answered HTTP 401: missing or wrong bearer token"):
-        list(RestApiSource(secured_api.url, path="customers").read(SourceQuery()))
+        list(source(secured_api.url).records(Slice(0)))
     with pytest.raises(SourceError, match="answered HTTP 401") as raised:
-        list(
-            RestApiSource(secured_api.url, path="customers", token="wrong-token").read(
-                SourceQuery()
-            )
-        )
+        list(source(secured_api.url, "wrong-token").records(Slice(0)))
     assert "wrong-token" not in str(raised.value)
 
 
 def test_a_token_that_cannot_be_a_header_is_refused_without_showing_it() -> None:
-    with pytest.raises(SourceError) as raised:
-        RestApiSource("http://127.0.0.1:1", path="customers", token="abc\r\nX-Injected: 1")
+    with pytest.raises(PipelineDefinitionError) as raised:
+        source("http://127.0.0.1:1", "abc\r\nX-Injected: 1")
     assert str(raised.value) == (
         "token: has spaces or control characters; accepted: printable ASCII"
     )
 
 
-def test_errors_never_contain_the_token(scripted: Scripted) -> None:
+def test_an_echoed_token_is_masked(scripted: Scripted) -> None:
     # A server that echoes the request's Authorization header in its error message.
-    scripted.answers = [(400, {"error": f"refused header 'Bearer {TOKEN}'"})]
-    source = RestApiSource(scripted.url, path="customers", token=TOKEN)
+    scripted.answers = [(400, {"error": f"refused header 'Bearer {SENTINEL}'"})]
+    src = source(scripted.url, SENTINEL)
     with pytest.raises(SourceError) as raised:
-        list(source.read(SourceQuery()))
+        list(src.records(Slice(0)))
     assert str(raised.value) == (
         f"GET {scripted.url}/customers answered HTTP 400: refused header 'Bearer ***'"
     )
-    assert scripted.requests == [("/customers?page_size=500", f"Bearer {TOKEN}")]
-    assert TOKEN not in repr(source)
-    assert TOKEN not in source.description
+    assert scripted.requests[0][:2] == ("/customers?page_size=7", f"Bearer {SENTINEL}")
 
 
-# --- the protocol, seen from a scripted server -------------------------------------------------
-
-
-def test_query_parameters_are_encoded(scripted: Scripted) -> None:
-    scripted.answers = [(200, {"data": [], "next_page": None})]
-    query = SourceQuery(
-        updated_since=datetime(2026, 1, 1, 2, 0, tzinfo=timezone(timedelta(hours=2))),
-        updated_before=datetime(2026, 1, 2, 0, 0, 0, 123000, tzinfo=UTC),
-        ids=("a:1", "b&c=d"),
-    )
-    assert list(RestApiSource(scripted.url, path="customers", page_size=50).read(query)) == []
-    assert scripted.requests == [
-        (
-            "/customers?updated_since=2026-01-01T00%3A00%3A00Z"
-            "&updated_before=2026-01-02T00%3A00%3A00.123000Z"
-            "&ids=a%3A1%2Cb%26c%3Dd&page_size=50",
-            None,
-        )
-    ]
-
-
-def test_next_page_is_followed_within_each_batch(scripted: Scripted) -> None:
-    scripted.answers = [
-        (200, {"data": [{"id": "a"}], "next_page": "t1"}),
-        (200, {"data": [{"id": "b"}], "next_page": None}),
-        (200, {"data": [{"id": "c"}], "next_page": None}),
-    ]
-    source = RestApiSource(scripted.url, path="accounts", id_batch_size=2)
-    assert read_ids(source, SourceQuery(ids=("a", "b", "c"))) == ["a", "b", "c"]
-    assert [path for path, _ in scripted.requests] == [
-        "/accounts?ids=a%2Cb&page_size=500",
-        "/accounts?ids=a%2Cb&page_size=500&page=t1",
-        "/accounts?ids=c&page_size=500",
-    ]
-
-
-def test_records_are_passed_on_whatever_their_shape(scripted: Scripted) -> None:
-    scripted.answers = [
-        (
-            200,
-            {
-                "data": [
-                    {"updated_at": 1763633730123, "id": 7, "name": "Zoë"},
-                    {"name": "no id", "updated_at": None},
-                    {"id": {"code": "x"}, "updated_at": True},
-                    5,
-                ],
-                "next_page": None,
-            },
-        )
-    ]
-    assert list(RestApiSource(scripted.url, path="customers").read(SourceQuery())) == [
-        SourceRecord("7", "1763633730123", '{"updated_at":1763633730123,"id":7,"name":"Zoë"}'),
-        SourceRecord(None, None, '{"name":"no id","updated_at":null}'),
-        SourceRecord('{"code":"x"}', "true", '{"id":{"code":"x"},"updated_at":true}'),
-        SourceRecord(None, None, "5"),
-    ]
-
-
-@pytest.mark.parametrize(
-    ("answer", "message"),
-    [
-        (b"<html>busy</html>", "answered a body that is not JSON"),
-        ({"items": []}, "answered JSON without a 'data' list"),
-        ({"data": [], "next_page": 2}, "answered a next_page that is not a non-empty string"),
-    ],
-)
-def test_unexpected_responses_are_source_errors(
-    scripted: Scripted, answer: Any, message: str
-) -> None:
-    scripted.answers = [(200, answer)]
-    with pytest.raises(SourceError, match=message):
-        list(RestApiSource(scripted.url, path="customers").read(SourceQuery()))
-
-
-def test_a_next_page_that_does_not_move_is_an_error(scripted: Scripted) -> None:
-    scripted.answers = [(200, {"data": [], "next_page": "same"})] * 2
-    with pytest.raises(SourceError, match="returned the same next_page twice: 'same'"):
-        list(RestApiSource(scripted.url, path="customers").read(SourceQuery()))
+def test_the_token_never_shows_in_reprs_or_pickles() -> None:
+    src = source("http://127.0.0.1:1", SENTINEL)
+    secret = Secret(SENTINEL)
+    shown = [repr(src), str(src), src.description, repr(src.config), repr(secret), str(secret)]
+    assert [SENTINEL in text for text in shown] == [False] * len(shown)
+    # What travels to the executors: masked, and whole again on the other side.
+    task = cloudpickle.dumps(SliceFetcher(src.config, secret, tasks=1))
+    assert SENTINEL.encode() not in task
+    assert pickle.loads(task).token.reveal() == SENTINEL  # noqa: S301 - our own bytes
 
 
 # --- configuration -----------------------------------------------------------------------------
 
 
 def test_description_is_the_endpoint_url() -> None:
-    source = RestApiSource("https://api.example.com/v1/", path="/customers/")
-    assert source.description == "https://api.example.com/v1/customers"
+    src = RestSource(RestSourceConfig("https://api.example.com/v1/", path="/customers/"))
+    assert src.description == "https://api.example.com/v1/customers"
+    assert repr(src) == "RestSource('https://api.example.com/v1/customers')"
 
 
 @pytest.mark.parametrize(
@@ -423,22 +610,226 @@ def test_description_is_the_endpoint_url() -> None:
     ],
 )
 def test_unusable_base_urls_are_refused(base_url: str) -> None:
-    with pytest.raises(SourceError, match=r"^base_url: ") as raised:
-        RestApiSource(base_url, path="customers")
+    with pytest.raises(PipelineDefinitionError, match=r"^base_url: ") as raised:
+        RestSourceConfig(base_url, path="customers")
     assert "pass@" not in str(raised.value)
 
 
 @pytest.mark.parametrize(
-    ("argument", "value"),
+    ("setting", "value", "accepted"),
     [
-        ("path", "../admin"),
-        ("page_size", 0),
-        ("id_batch_size", 0),
-        ("timeout_seconds", 0),
-        ("max_attempts", 0),
-        ("backoff_seconds", -1),
+        ("path", "../admin", "segments of letters"),
+        ("records_at", "data..items", "a dotted path"),
+        ("paging", "cursor", "PageNumberPaging(...), OffsetPaging(...)"),
+        ("paging", CursorPaging(next_at=""), "a dotted path"),
+        ("paging", OffsetPaging(limit_param="a b"), "a query parameter name"),
+        ("page_size", 0, "an integer >= 1"),
+        ("since_param", "", "a query parameter name"),
+        ("ids_separator", ", ", "one character"),
+        ("max_ids_per_request", 0, "an integer >= 1"),
+        ("full_start", datetime(2024, 1, 1), "a timezone-aware datetime"),
+        ("slice_width", timedelta(0), "at least one second"),
+        ("max_concurrency", 0, "an integer >= 1"),
+        ("threads_per_task", 0, "an integer >= 1"),
+        ("slices_per_batch", 0, "an integer >= 1"),
+        ("read_timeout_seconds", 0, "a number > 0"),
+        ("max_attempts", 0, "an integer >= 1"),
+        ("backoff_seconds", -1, "a number >= 0"),
+        ("requests_per_second", float("nan"), "a number > 0"),
+        ("rate_limit_per", "second", "'read' or 'task'"),
     ],
 )
-def test_out_of_range_settings_are_refused(argument: str, value: Any) -> None:
-    with pytest.raises(SourceError, match=f"^{argument}: "):
-        RestApiSource("http://127.0.0.1:1", **{"path": "customers", argument: value})
+def test_bad_settings_are_refused_naming_the_setting(
+    setting: str, value: Any, accepted: str
+) -> None:
+    with pytest.raises(PipelineDefinitionError) as raised:
+        config("http://127.0.0.1:1", **{setting: value})
+    name = "paging" if setting == "paging" else setting
+    assert str(raised.value).startswith(f"{name}")
+    assert accepted in str(raised.value)
+
+
+def test_a_bad_setting_stops_the_job_before_spark_with_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from glue_replay import Pipeline
+
+    def misconfigured(settings: Any) -> RestSource:
+        return RestSource(config(settings.source_url, page_size=0))
+
+    broken = Pipeline(entity=PIPELINE.entity, source=misconfigured)
+    assert run_ingest_job(["ingest.py", "--replay_mode", "full"], broken) == 2
+    assert capsys.readouterr().err == (
+        "ingest: pipeline definition: page_size: 0 is invalid; accepted: an integer >= 1\n"
+    )
+
+
+# --- on Spark: parallel, exact, and the token nowhere -------------------------------------------
+
+SOURCE_COLUMNS = "id string, updated_at string, payload string"
+LAST_SLICE_IDS = ["18", "21", "23", "27", "32", "37", "42", "49"]
+
+
+def union(batches: list[DataFrame]) -> DataFrame:
+    return reduce(DataFrame.unionByName, batches)
+
+
+def assert_rows(spark: SparkSession, actual: DataFrame, expected: list[Any]) -> None:
+    assert_df_equality(
+        actual,
+        spark.createDataFrame(expected, SOURCE_COLUMNS),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
+def overlapping_slices(api: SampleApiServer) -> set[tuple[str, str]]:
+    """Pairs of time slices (by their filters) whose requests were in flight together."""
+    served = api.served()
+
+    def slice_of(target: str) -> str:
+        return "&".join(p for p in target.split("?")[1].split("&") if p.startswith("updated"))
+
+    return {
+        tuple(sorted((slice_of(a.target), slice_of(b.target))))  # type: ignore[misc]
+        for a in served
+        for b in served
+        if slice_of(a.target) != slice_of(b.target)
+        and a.started < b.finished
+        and b.started < a.finished
+    }
+
+
+def test_a_full_read_is_fetched_by_parallel_tasks_in_deterministic_batches(
+    spark: SparkSession,
+) -> None:
+    with SampleApiServer(records=RECORDS, now=NOW, latency_ms=150) as slow_api:
+        src = source(slow_api.url, page_size=5, max_concurrency=2, **YEARLY)
+        batches = src.read_full(spark)
+        assert len(batches) == 2  # slices 0 and 1 together, then slice 2
+        first = [i for i in ALL_IDS if i not in LAST_SLICE_IDS]
+        assert_rows(spark, batches[0], server_rows(slow_api, first))
+        together = overlapping_slices(slow_api)
+        assert_rows(spark, batches[1], server_rows(slow_api, LAST_SLICE_IDS))
+
+    # Slices 0 and 1 were fetched by two tasks at once, each paging on its own.
+    assert slow_api.max_concurrent == 2
+    assert together == {
+        (
+            "updated_before=2024-12-31T00%3A00%3A00Z",
+            "updated_since=2024-12-31T00%3A00%3A00Z&updated_before=2025-12-31T00%3A00%3A00Z",
+        )
+    }
+
+
+def test_with_a_fifth_of_requests_failing_every_mode_reads_exactly_the_servers_data(
+    spark: SparkSession, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with SampleApiServer(
+        records=RECORDS, now=NOW, token=SENTINEL, failure_rate=0.2, retry_after=1
+    ) as flaky:
+        src = source(flaky.url, SENTINEL, page_size=5, max_attempts=10, **YEARLY, **FAST)
+        wanted = spark.createDataFrame([(i,) for i in ["42", "3", "999", "17"]], "id string")
+        reads = {
+            "full": src.read_full(spark),
+            "since": src.read_since(spark, JAN_1, MAR_15),
+            "bau": src.read_bau(spark, datetime(2026, 1, 16, 4, 31, 3, tzinfo=UTC), MAR_15),
+            "targeted": src.read_ids(spark, wanted),
+        }
+        expected = {
+            "full": ALL_IDS,
+            "since": IN_Q1,
+            "bau": ["21", "23", "27", "42"],
+            "targeted": ["3", "17", "42"],
+        }
+        for mode, batches in reads.items():
+            assert_rows(spark, union(batches), server_rows(flaky, expected[mode]))
+        statuses = {s.status for s in flaky.served()}
+        for batches in reads.values():
+            for batch in batches:
+                batch.explain(True)
+                assert SENTINEL not in batch.rdd.toDebugString().decode()
+
+    assert statuses == {200, 429, 503}
+    plans = capsys.readouterr()
+    assert "== Physical Plan ==" in plans.out
+    assert SENTINEL not in plans.out + plans.err
+    assert SENTINEL not in caplog.text
+    assert SENTINEL not in repr(reads)
+
+
+def test_a_failed_read_names_the_status_and_never_the_token(
+    spark: SparkSession, scripted: Scripted
+) -> None:
+    scripted.answers = [(403, {"error": f"token Bearer {SENTINEL} is not allowed here"})]
+    (batch,) = source(scripted.url, SENTINEL).read_full(spark)
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - Spark wraps the task's error
+        batch.collect()
+    message = str(raised.value)
+    assert (
+        f"SourceError: GET {scripted.url}/customers answered HTTP 403: "
+        "token Bearer *** is not allowed here"
+    ) in message
+    assert SENTINEL not in message
+
+
+@pytest.mark.slow  # a job of its own: a JVM start
+def test_an_ingest_job_never_shows_the_token(
+    spark: SparkSession,
+    tmp_path: Path,
+    scripted: Scripted,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The job as Glue runs it (its own process and executors) against a sample API that wants
+    the token and fails a fifth of its requests; then, here, a run against a server echoing the
+    token in its refusal. The token is in no output, no log and no ledger row."""
+    warehouse = str(tmp_path / "warehouse")
+    with SampleApiServer(
+        records=RECORDS, now=NOW, token=SENTINEL, failure_rate=0.2, retry_after=1
+    ) as flaky:
+        job = subprocess.run(
+            [
+                "scripts/spark-submit", "glue_jobs/ingest_customers.py", "--replay_mode", "full",
+                "--warehouse", warehouse, "--source_url", flaky.url, "--request_id", "full-1",
+            ],
+            cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+            env={**os.environ, SOURCE_TOKEN_ENV: SENTINEL},
+        )  # fmt: skip
+        served = {s.status for s in flaky.served()}
+    assert job.returncode == 0, job.stderr[-3000:]
+    assert served == {200, 429, 503}
+    assert SENTINEL not in job.stdout + job.stderr
+
+    monkeypatch.setenv(SOURCE_TOKEN_ENV, SENTINEL)
+    scripted.answers = [(403, {"error": f"token Bearer {SENTINEL} is not allowed here"})] * 8
+    argv = ["ingest_customers.py", "--replay_mode", "full", "--warehouse", warehouse]
+    failed = run_ingest_job(
+        [*argv, "--source_url", scripted.url, "--request_id", "full-2"], PIPELINE, spark=spark
+    )
+    output = capsys.readouterr()
+    assert failed == 1
+    assert "HTTP 403: token Bearer *** is not allowed here" in output.err
+    assert SENTINEL not in output.out + output.err + caplog.text
+
+    tables = Warehouse(warehouse)
+    raw = spark.read.format("delta").load(tables.raw("customers")).select("id")
+    assert sorted(r["id"] for r in raw.collect()) == sorted(ALL_IDS)
+    ledger = spark.read.format("delta").load(tables.runs)
+    assert ledger.select("request_id", "status").orderBy("request_id").collect() == [
+        ("full-1", "succeeded"),
+        ("full-2", "failed"),
+    ]
+    cells = [r["row"] for r in ledger.select(F.to_json(F.struct("*")).alias("row")).collect()]
+    assert [SENTINEL in cell for cell in cells] == [False, False]
+    assert any("HTTP 403" in cell for cell in cells)
+
+
+def test_the_customers_pipeline_reads_the_sample_api_in_one_parallel_batch() -> None:
+    src = RestSource(customers_api_config("http://127.0.0.1:8765"), clock=lambda: NOW)
+    slices = src.full_slices()
+    assert (slices[0].since, slices[0].until) == (None, datetime(2023, 6, 30, tzinfo=UTC))
+    assert (slices[-1].since, slices[-1].until) == (datetime(2025, 12, 16, tzinfo=UTC), None)
+    assert len(slices) == 7 <= src.config.batch_size

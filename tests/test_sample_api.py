@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -496,6 +497,185 @@ def test_invalid_json_body_is_400(mutable_api: SampleApiServer) -> None:
         assert json.loads(response.read())["error"].startswith("body: ")
 
 
+# --- HTTP: paging styles ----------------------------------------------------------------------
+
+
+def styled(paging: str, **options: Any) -> SampleApiServer:
+    return SampleApiServer(records=RECORDS, now=NOW, paging=paging, **options)  # type: ignore[arg-type]
+
+
+def test_page_numbers() -> None:
+    with styled("page") as api:
+        assert call(f"{api.url}/customers?page_size=25&page=3") == (
+            200,
+            {"data": [c.record for c in api.customers()[50:]], "page": 3, "total_pages": 3},
+        )
+        assert call(f"{api.url}/customers?page_size=25&page=4") == (
+            200,
+            {"data": [], "page": 4, "total_pages": 3},
+        )
+        _, first = call(f"{api.url}/customers?ids=42,3,17")
+        assert ([r["id"] for r in first["data"]], first["page"], first["total_pages"]) == (
+            ["3", "17", "42"],
+            1,
+            1,
+        )
+
+
+def test_offsets_with_the_records_nested() -> None:
+    with styled("offset") as api:
+        status, body = call(f"{api.url}/customers?limit=4&offset=2&updated_since=2026-01-01")
+        assert status == 200
+        assert [r["id"] for r in body["result"]["items"]] == ["23", "27", "32", "37"]
+        assert body["result"]["total"] == 8
+        _, past_the_end = call(f"{api.url}/customers?limit=4&offset=8&updated_since=2026-01-01")
+        assert past_the_end == {"result": {"items": [], "total": 8}}
+
+
+def test_next_links_in_the_body_and_the_link_header() -> None:
+    with styled("link") as api:
+        url = f"{api.url}/customers?page_size=4&updated_since=2026-01-01"
+        with open_url(urllib.request.Request(url)) as response:
+            first = json.loads(response.read())
+            link = response.headers["Link"]
+        following = f"{api.url}/customers?page_size=4&updated_since=2026-01-01&after=27"
+        assert [r["id"] for r in first["data"]] == ["18", "21", "23", "27"]
+        assert first["links"] == {"next": following}
+        assert link == f'<{following}>; rel="next"'
+        with open_url(urllib.request.Request(following)) as response:
+            last = json.loads(response.read())
+            assert response.headers["Link"] is None
+        assert [r["id"] for r in last["data"]] == ["32", "37", "42", "49"]
+        assert last["links"] == {"next": None}
+
+
+@pytest.mark.parametrize(
+    ("paging", "query", "parameter"),
+    [
+        ("token", "limit=5", "limit"),
+        ("page", "page=0", "page"),
+        ("page", "page=x", "page"),
+        ("offset", "page=2", "page"),
+        ("offset", "offset=-1", "offset"),
+        ("offset", "limit=501", "limit"),
+        ("link", "page=2", "page"),
+        ("link", "after=0", "after"),
+    ],
+)
+def test_each_style_takes_its_own_parameters_only(paging: str, query: str, parameter: str) -> None:
+    with styled(paging) as api:
+        status, body = call(f"{api.url}/customers?{query}")
+    assert status == 400
+    assert body["error"].startswith(f"{parameter}: ")
+
+
+# --- HTTP: latency, throttling, failures, statistics -------------------------------------------
+
+
+def test_a_failure_rate_is_drawn_from_the_seed_and_429s_say_when_to_retry() -> None:
+    def statuses(api: SampleApiServer) -> list[tuple[int, str | None]]:
+        answers = []
+        for _ in range(20):
+            with open_url(urllib.request.Request(f"{api.url}/customers/1")) as response:
+                answers.append((response.status, response.headers.get("Retry-After")))
+        return answers
+
+    with styled("token", failure_rate=0.2, retry_after=2) as first:
+        drawn = statuses(first)
+    with styled("token", failure_rate=0.2, retry_after=2) as second:
+        assert statuses(second) == drawn
+    ok, busy, slow = (200, None), (503, None), (429, "2")
+    assert drawn == [
+        ok, busy, ok, busy, slow, ok, ok, ok, ok, ok,
+        ok, ok, ok, slow, ok, busy, busy, busy, ok, ok,
+    ]  # fmt: skip
+    assert [s.status for s in first.served()] == [status for status, _ in drawn]
+
+
+def test_injected_429s_carry_retry_after_unless_it_is_zero(mutable_api: SampleApiServer) -> None:
+    mutable_api.inject_faults(2, status=429)
+    with open_url(urllib.request.Request(f"{mutable_api.url}/customers")) as response:
+        assert (response.status, response.headers["Retry-After"]) == (429, "1")
+    mutable_api.configure(retry_after=0)
+    with open_url(urllib.request.Request(f"{mutable_api.url}/customers")) as response:
+        assert (response.status, response.headers["Retry-After"]) == (429, None)
+
+
+def test_latency_is_added_to_every_customer_read_and_concurrency_is_recorded() -> None:
+    with styled("token", latency_ms=300) as api:
+        started = time.monotonic()
+        threads = [
+            threading.Thread(target=call, args=(f"{api.url}/customers/{n}",)) for n in (1, 2, 3)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+        assert call(f"{api.url}/health")[0] == 200  # not a customer read: not counted
+        served = api.served()
+        assert api.max_concurrent == 3
+        api.reset_stats()
+        assert (api.max_concurrent, api.served()) == (0, [])
+
+    assert 0.3 <= elapsed < 0.9  # three reads of 300 ms, side by side
+    assert sorted(s.target for s in served) == ["/customers/1", "/customers/2", "/customers/3"]
+    assert all(s.status == 200 and s.finished - s.started >= 0.3 for s in served)
+
+
+def test_config_and_stats_over_http(mutable_api: SampleApiServer) -> None:
+    url = mutable_api.url
+    assert call(f"{url}/admin/config", {"failure_rate": 0.5, "failure_statuses": [500]}) == (
+        200,
+        {
+            "paging": "token",
+            "latency_ms": 0,
+            "failure_rate": 0.5,
+            "failure_statuses": [500],
+            "retry_after": 1,
+        },
+    )
+    for _ in range(6):
+        call(f"{url}/customers/1")
+    status, stats = call(f"{url}/admin/stats")
+    assert (status, stats) == (
+        200,
+        {"requests": 6, "max_concurrent": 1, "statuses": {"200": 2, "500": 4}},
+    )
+    assert call(f"{url}/admin/stats/reset", {}) == (
+        200,
+        {"requests": 0, "max_concurrent": 0, "statuses": {}},
+    )
+    assert mutable_api.behaviour.failure_rate == 0.5
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"paging": "cursor"}, "paging"),
+        ({"failure_rate": 1}, "failure_rate"),
+        ({"failure_rate": "0.1"}, "failure_rate"),
+        ({"failure_statuses": [404]}, "failure_statuses"),
+        ({"failure_statuses": []}, "failure_statuses"),
+        ({"latency_ms": -1}, "latency_ms"),
+        ({"retry_after": 1.5}, "retry_after"),
+        ({"seed": 1}, "seed"),
+    ],
+)
+def test_bad_config_bodies_are_400_and_change_nothing(
+    mutable_api: SampleApiServer, body: dict[str, Any], field: str
+) -> None:
+    status, answer = call(f"{mutable_api.url}/admin/config", body)
+    assert status == 400
+    assert answer["error"].startswith(f"{field}: ")
+    assert mutable_api.behaviour == SampleApiServer(port=0, records=0).behaviour
+
+
+def test_bad_options_are_refused_by_the_constructor() -> None:
+    with pytest.raises(ValueError, match=r"^failure_rate: 2 is invalid; accepted: a number in"):
+        SampleApiServer(records=1, failure_rate=2)
+
+
 # --- HTTP: token -------------------------------------------------------------------------------
 
 
@@ -595,3 +775,56 @@ def test_command_line_refuses_a_missing_token_variable() -> None:
     )
     assert result.returncode == 2
     assert "--token-env: environment variable NO_SUCH_TOKEN_VARIABLE is unset" in result.stderr
+
+
+def test_command_line_sets_paging_latency_and_failures() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "glue_replay_devtools.sample_api", "--port", str(port)),
+            *("--records", "25", "--paging", "offset", "--latency-ms", "20"),
+            *("--failure-rate", "0.5", "--failure-statuses", "429", "--retry-after", "3"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "listening" in read_line(process.stdout, timeout=20)
+        url = f"http://127.0.0.1:{port}"
+        assert call(f"{url}/admin/config", {}) == (
+            200,
+            {
+                "paging": "offset",
+                "latency_ms": 20,
+                "failure_rate": 0.5,
+                "failure_statuses": [429],
+                "retry_after": 3,
+            },
+        )
+        answers = {call(f"{url}/customers?limit=2")[0] for _ in range(10)}
+        assert answers == {200, 429}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--failure-rate", "2"], "--failure-rate: 2.0 is invalid; accepted: a number in [0, 1)"),
+        (["--failure-statuses", "503,x"], "--failure-statuses: '503,x' is invalid"),
+        (["--failure-statuses", "404"], "--failure-statuses: (404,) is invalid"),
+        (["--paging", "cursor"], "argument --paging: invalid choice: 'cursor'"),
+    ],
+)
+def test_command_line_refuses_bad_behaviour_flags(flags: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "glue_replay_devtools.sample_api", "--port", "0", *flags],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr

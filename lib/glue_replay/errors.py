@@ -74,3 +74,23 @@ class RequestConflictError(GlueReplayError):
 class PipelineDefinitionError(GlueReplayError):
     """An entity, source or pipeline definition that the library cannot run (a programming
     error in the user's pipeline, reported when it is defined, not in the middle of a run)."""
+
+
+_TASK_ERROR = re.compile(r"^glue_replay\.errors\.(\w+): (.+)$", re.MULTILINE)
+
+
+def task_error(exc: BaseException) -> GlueReplayError | None:
+    """The error of ours that a Spark task raised, when ``exc`` is the action's error around it.
+
+    An exception raised on an executor reaches the driver as a ``Py4JJavaError`` (or a
+    ``PythonException``) whose text holds the task's Python traceback, ending in the exception's
+    class and message. That error is rebuilt from the text, so the ledger and the job's last
+    line say what went wrong instead of "An error occurred while calling o131.collectToPython".
+    ``None`` when there is none.
+    """
+    found = _TASK_ERROR.search(str(exc))
+    if found is None:
+        return None
+    name, message = found.groups()
+    kind = {c.__name__: c for c in (SourceError, PipelineDefinitionError)}.get(name)
+    return (kind or GlueReplayError)(message)

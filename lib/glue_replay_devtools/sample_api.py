@@ -3,53 +3,80 @@
 It is the embedded default source of the ingest jobs (``--source_url`` defaults to where it
 listens), so it behaves like the messy systems real pipelines read from: emails in mixed case with
 stray spaces, statuses in any case, null addresses, five timestamp formats, a few malformed records,
-paging, injected 5xx faults and bearer tokens. Everything is deterministic for a given
-``(records, now, seed)``, so tests can state their expected data explicitly.
+paging in one of four styles, latency, throttling (429 with ``Retry-After``), random and injected
+5xx faults and bearer tokens. Everything is deterministic for a given ``(records, now, seed)``, so
+tests can state their expected data explicitly; random failures are drawn from ``seed`` too.
 
 Run it::
 
     python -m glue_replay_devtools.sample_api [--host 127.0.0.1] [--port 8765]
-        [--records 3000] [--seed 7] [--token-env NAME] [--verbose]
+        [--records 3000] [--seed 7] [--token-env NAME] [--paging token|page|offset|link]
+        [--latency-ms 0] [--failure-rate 0] [--failure-statuses 503,429] [--retry-after 1]
+        [--verbose]
 
 or from Python::
 
-    with SampleApiServer(records=60, now=fixed_now) as api:
-        urlopen(f"{api.url}/customers?page_size=10")
+    with SampleApiServer(records=60, now=fixed_now, paging="offset", latency_ms=50) as api:
+        urlopen(f"{api.url}/customers?limit=10")
 
 Endpoints (all JSON; every one except ``/health`` needs ``Authorization: Bearer <token>`` when a
 token is configured):
 
 - ``GET /health`` -> ``{"status": "ok", "records": N}``
-- ``GET /customers?updated_since=&updated_before=&ids=&page_size=&page=`` ->
-  ``{"data": [...], "next_page": token | null}``, ordered by numeric id; unknown parameters are
-  refused so a typo never silently widens a read
+- ``GET /customers?updated_since=&updated_before=&ids=`` plus the paging style's parameters,
+  ordered by numeric id (``updated_since`` inclusive, ``updated_before`` exclusive; unknown
+  parameters are refused so a typo never silently widens a read):
+
+  ============  ==========================  ==================================================
+  ``paging``    parameters                  answer
+  ============  ==========================  ==================================================
+  ``token``     ``page_size``, ``page``     ``{"data": [...], "next_page": token | null}``
+  (default)                                 (keyset: the token is the last id served)
+  ``page``      ``page_size``, ``page``     ``{"data": [...], "page": n, "total_pages": t}``
+                (1, 2, ...)
+  ``offset``    ``limit``, ``offset``       ``{"result": {"items": [...], "total": n}}``
+  ``link``      ``page_size``, ``after``    ``{"data": [...], "links": {"next": url | null}}``
+                                            and the same URL in a ``Link: <url>; rel="next"``
+  ============  ==========================  ==================================================
+
 - ``GET /customers/<id>`` -> the record, or 404
 - ``POST /admin/mutate`` ``{"ids": [...]}`` or ``{"count": n}`` -> ``{"changed": [...]}``
 - ``POST /admin/faults`` ``{"fail_next": n, "status": 503}`` -> the next n customer reads fail
+- ``POST /admin/config`` any of ``{"paging", "latency_ms", "failure_rate", "failure_statuses",
+  "retry_after"}`` -> the whole configuration; customer reads then wait ``latency_ms``, and a
+  ``failure_rate`` share of them (drawn from ``seed``) fail with one of ``failure_statuses``
+- ``GET /admin/stats`` -> ``{"requests": n, "max_concurrent": m, "statuses": {"200": n, ...}}``
+  about customer reads; ``POST /admin/stats/reset`` starts counting again
+
+Every 429 carries ``Retry-After: <retry_after>`` (seconds; ``retry_after`` 0 leaves it out).
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import copy
 import hmac
 import json
 import logging
+import math
 import os
 import random
 import re
 import signal
 import sys
 import threading
+import time
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
-from typing import Any, cast
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any, Literal, cast, get_args
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from glue_replay.errors import GlueReplayError
 
@@ -82,6 +109,76 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_BODY_BYTES = 64 * 1024
 _MAX_FAULTS = 1000
 _MAX_MUTATE_IDS = 1000
+_MAX_LATENCY_MS = 60_000
+_MAX_RETRY_AFTER = 3600
+# Per-connection idle timeout: HTTP/1.1 keep-alive connections a client left open end after it.
+_IDLE_CONNECTION_SECONDS = 30.0
+
+Paging = Literal["token", "page", "offset", "link"]
+PAGING_STYLES: tuple[Paging, ...] = get_args(Paging)
+DEFAULT_RETRY_AFTER = 1
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How the API pages and misbehaves; everything off (and keyset ``token`` paging) by default.
+
+    ``failure_rate`` of the customer reads, drawn from the server's seed, are answered with one
+    of ``failure_statuses``; every 429 carries ``Retry-After: retry_after`` (seconds; 0: no
+    header). ``latency_ms`` is added to every customer read, failed or not.
+    """
+
+    paging: Paging = "token"
+    latency_ms: int = 0
+    failure_rate: float = 0.0
+    failure_statuses: tuple[int, ...] = (503, 429)
+    retry_after: int = DEFAULT_RETRY_AFTER
+
+    def __post_init__(self) -> None:
+        if self.paging not in PAGING_STYLES:
+            raise ValueError(
+                f"paging: {self.paging!r} is unknown; accepted: {', '.join(PAGING_STYLES)}"
+            )
+        _check_int("latency_ms", self.latency_ms, 0, _MAX_LATENCY_MS)
+        rate = self.failure_rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
+            raise ValueError(f"failure_rate: {rate!r} is invalid; accepted: a number in [0, 1)")
+        statuses = self.failure_statuses
+        if not statuses or any(
+            isinstance(s, bool) or not isinstance(s, int) or not (s == 429 or 500 <= s <= 599)
+            for s in statuses
+        ):
+            raise ValueError(
+                f"failure_statuses: {statuses!r} is invalid; accepted: one or more of 429, 500..599"
+            )
+        _check_int("retry_after", self.retry_after, 0, _MAX_RETRY_AFTER)
+
+    @classmethod
+    def updated(cls, current: Behaviour, changes: dict[str, Any]) -> Behaviour:
+        """``current`` with ``changes`` (field names as in JSON); ValueError names a bad one."""
+        unknown = sorted(set(changes) - set(asdict(current)))
+        if unknown:
+            accepted = ", ".join(sorted(asdict(current)))
+            raise ValueError(f"{unknown[0]}: unknown setting; accepted: {accepted}")
+        values = dict(changes)
+        if isinstance(values.get("failure_statuses"), list):
+            values["failure_statuses"] = tuple(values["failure_statuses"])
+        return replace(current, **values)
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name}: {value!r} is invalid; accepted: an integer {low}..{high}")
+
+
+@dataclass
+class ServedRequest:
+    """One customer read as the server saw it (``time.monotonic()`` seconds)."""
+
+    target: str
+    started: float
+    finished: float = 0.0
+    status: int = 0
 
 
 class TimestampFormat(Enum):
@@ -384,15 +481,43 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class Filters:
+    """What a customers read selects (all ``None``: everything)."""
+
+    since: datetime | None = None
+    before: datetime | None = None
+    ids: frozenset[str] | None = None
+
+    def match(self, customer: SampleCustomer) -> bool:
+        return (
+            (self.ids is None or customer.id in self.ids)
+            and (self.since is None or customer.updated_at >= self.since)
+            and (self.before is None or customer.updated_at < self.before)
+        )
+
+
+@dataclass
+class _Stats:
+    in_flight: int = 0
+    max_concurrent: int = 0
+    served: list[ServedRequest] = field(default_factory=list)
+
+
 class _Store:
-    """The customers and the pending faults, guarded by one lock (the server is threaded).
+    """The customers, the faults and the statistics, guarded by one lock (the server is threaded).
 
     Records are replaced, never changed in place, so a page taken under the lock can be
     serialised after releasing it.
     """
 
     def __init__(
-        self, customers: list[SampleCustomer], clock: Callable[[], datetime], token: str | None
+        self,
+        customers: list[SampleCustomer],
+        clock: Callable[[], datetime],
+        token: str | None,
+        behaviour: Behaviour,
+        seed: int,
     ) -> None:
         self._lock = threading.Lock()
         self._customers = {int(c.id): c for c in customers}
@@ -402,9 +527,23 @@ class _Store:
         self.token = token
         self._faults_left = 0
         self._fault_status = 503
+        self._behaviour = behaviour
+        # Its own generator: drawing failures never changes the generated data.
+        self._failures = random.Random(f"failures-{seed}")  # noqa: S311  (not security)
+        self._stats = _Stats()
 
     def __len__(self) -> int:
         return len(self._order)
+
+    @property
+    def behaviour(self) -> Behaviour:
+        with self._lock:
+            return self._behaviour
+
+    def configure(self, changes: dict[str, Any]) -> Behaviour:
+        with self._lock:
+            self._behaviour = Behaviour.updated(self._behaviour, changes)
+            return self._behaviour
 
     def snapshot(self) -> list[SampleCustomer]:
         with self._lock:
@@ -418,12 +557,7 @@ class _Store:
         return None if customer is None else customer.record
 
     def page(
-        self,
-        since: datetime | None,
-        before: datetime | None,
-        ids: frozenset[str] | None,
-        page_size: int,
-        after: int,
+        self, filters: Filters, page_size: int, after: int
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of matching records with numeric id > ``after``, and the next page token.
 
@@ -433,35 +567,61 @@ class _Store:
         """
         found: list[SampleCustomer] = []
         with self._lock:
-            for number in self._order:
-                if number <= after:
-                    continue
+            for number in self._order[bisect.bisect_right(self._order, after) :]:
                 customer = self._customers[number]
-                if ids is not None and customer.id not in ids:
-                    continue
-                if since is not None and customer.updated_at < since:
-                    continue
-                if before is not None and customer.updated_at >= before:
-                    continue
-                found.append(customer)
-                if len(found) > page_size:
-                    break
+                if filters.match(customer):
+                    found.append(customer)
+                    if len(found) > page_size:
+                        break
         more = len(found) > page_size
         served = found[:page_size]
         return [c.record for c in served], (served[-1].id if more else None)
 
-    def take_fault(self) -> int | None:
-        """The status to fail this read with, if a fault is pending (and consume it)."""
+    def slice(self, filters: Filters, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """``limit`` matching records from ``offset`` on, and how many match in all."""
         with self._lock:
-            if self._faults_left == 0:
-                return None
-            self._faults_left -= 1
-            return self._fault_status
+            matching = [c for n in self._order if filters.match(c := self._customers[n])]
+        return [c.record for c in matching[offset : offset + limit]], len(matching)
+
+    def take_fault(self) -> int | None:
+        """The status to fail this read with, if one is injected or drawn (and consume it)."""
+        with self._lock:
+            if self._faults_left > 0:
+                self._faults_left -= 1
+                return self._fault_status
+            behaviour = self._behaviour
+            if behaviour.failure_rate and self._failures.random() < behaviour.failure_rate:
+                return self._failures.choice(behaviour.failure_statuses)
+            return None
 
     def set_faults(self, fail_next: int, status: int) -> None:
         with self._lock:
             self._faults_left = fail_next
             self._fault_status = status
+
+    def begin(self, target: str) -> ServedRequest:
+        """Count a customer read in; :meth:`end` counts it out."""
+        served = ServedRequest(target=target, started=time.monotonic())
+        with self._lock:
+            stats = self._stats
+            stats.in_flight += 1
+            stats.max_concurrent = max(stats.max_concurrent, stats.in_flight)
+            stats.served.append(served)
+        return served
+
+    def end(self, served: ServedRequest, status: int) -> None:
+        with self._lock:
+            served.finished, served.status = time.monotonic(), status
+            self._stats.in_flight -= 1
+
+    def stats(self) -> tuple[int, list[ServedRequest]]:
+        """``(max_concurrent, served)``: a copy of the statistics since the last reset."""
+        with self._lock:
+            return self._stats.max_concurrent, [replace(s) for s in self._stats.served]
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._stats = _Stats(in_flight=self._stats.in_flight)
 
     def mutate(self, ids: Sequence[str] | None, count: int | None) -> list[str]:
         """Change the given records (or ``count`` well-formed ones spread over the id range)."""
@@ -514,6 +674,7 @@ def _single_params(query: str, allowed: frozenset[str]) -> dict[str, str]:
 
 
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_HOST = re.compile(r"[A-Za-z0-9.:\[\]-]{1,260}")
 
 
 def _parse_instant(name: str, text: str) -> datetime:
@@ -548,10 +709,18 @@ def _parse_ids(text: str) -> frozenset[str]:
     return frozenset(ids)
 
 
-def _parse_page_size(text: str) -> int:
+def _parse_page_size(text: str, name: str = "page_size") -> int:
     if not _is_number(text) or not 1 <= int(text) <= MAX_PAGE_SIZE:
         raise SampleApiError(
-            400, f"page_size: {text[:20]!r} is out of range; accepted: 1..{MAX_PAGE_SIZE}"
+            400, f"{name}: {text[:20]!r} is out of range; accepted: 1..{MAX_PAGE_SIZE}"
+        )
+    return int(text)
+
+
+def _parse_count(name: str, text: str, low: int) -> int:
+    if not _is_number(text) or len(text) > 10 or int(text) < low:
+        raise SampleApiError(
+            400, f"{name}: {text[:20]!r} is invalid; accepted: an integer >= {low}"
         )
     return int(text)
 
@@ -591,21 +760,43 @@ def _json_object(raw: bytes, allowed: frozenset[str]) -> dict[str, Any]:
     return body
 
 
-_LIST_PARAMS = frozenset({"updated_since", "updated_before", "ids", "page_size", "page"})
+_FILTER_PARAMS = frozenset({"updated_since", "updated_before", "ids"})
+#: The parameters of ``GET /customers`` in each paging style.
+_LIST_PARAMS: dict[Paging, frozenset[str]] = {
+    "token": _FILTER_PARAMS | {"page_size", "page"},
+    "page": _FILTER_PARAMS | {"page_size", "page"},
+    "offset": _FILTER_PARAMS | {"limit", "offset"},
+    "link": _FILTER_PARAMS | {"page_size", "after"},
+}
 _MUTATE_FIELDS = frozenset({"ids", "count"})
 _FAULT_FIELDS = frozenset({"fail_next", "status"})
+_CONFIG_FIELDS = frozenset(asdict(Behaviour()))
+
+_ROUTES = {
+    "/health": "GET",
+    "/customers": "GET",
+    "/admin/mutate": "POST",
+    "/admin/faults": "POST",
+    "/admin/config": "POST",
+    "/admin/stats": "GET",
+    "/admin/stats/reset": "POST",
+}
 
 
 def _allowed_method(path: str) -> str | None:
     """The one method a path accepts, or None for a path that does not exist."""
-    if path in ("/health", "/customers") or path.startswith("/customers/"):
+    if path.startswith("/customers/"):
         return "GET"
-    if path in ("/admin/mutate", "/admin/faults"):
-        return "POST"
-    return None
+    return _ROUTES.get(path)
 
 
-Response = tuple[int, dict[str, Any]]
+@dataclass(frozen=True)
+class Reply:
+    """An answer: status, JSON body and extra headers."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class _App:
@@ -614,8 +805,18 @@ class _App:
     def __init__(self, store: _Store) -> None:
         self.store = store
 
-    def handle(self, method: str, target: str, authorization: str | None, body: bytes) -> Response:
-        """Answer one request: ``(status, JSON body)``; refusals raise :class:`SampleApiError`."""
+    def handle(
+        self,
+        method: str,
+        target: str,
+        authorization: str | None,
+        body: bytes,
+        host: str | None = None,
+    ) -> Reply:
+        """Answer one request; refusals raise :class:`SampleApiError`.
+
+        ``host`` is the request's ``Host`` header: the ``link`` style's next links point there.
+        """
         parts = urlsplit(target)
         path = parts.path
         if path != "/health" and not self._authorized(authorization):
@@ -626,18 +827,59 @@ class _App:
         if method != allowed:
             raise SampleApiError(405, f"{path} accepts {allowed}, not {method}")
         if path == "/health":
-            return 200, {"status": "ok", "records": len(self.store)}
+            return Reply(200, {"status": "ok", "records": len(self.store)})
+        if path.startswith("/admin/"):
+            return self._admin(path, body)
+        served = self.store.begin(target)
+        status = 500
+        try:
+            reply = self._customer_read(parts.path, parts.query, host)
+            status = reply.status
+            return reply
+        except SampleApiError as err:
+            status = err.status
+            raise
+        finally:
+            self.store.end(served, status)
+
+    def _customer_read(self, path: str, query: str, host: str | None) -> Reply:
+        behaviour = self.store.behaviour
+        if behaviour.latency_ms:
+            time.sleep(behaviour.latency_ms / 1000)
+        # Faults hit customer reads only, before validation, like an outage would.
+        fault = self.store.take_fault()
+        if fault is not None:
+            headers = {}
+            if fault == 429 and behaviour.retry_after:
+                headers["Retry-After"] = str(behaviour.retry_after)
+            return Reply(fault, {"error": f"injected fault (HTTP {fault})"}, headers)
+        if path == "/customers":
+            return self._list(query, behaviour.paging, host)
+        return self._one(unquote(path.removeprefix("/customers/")))
+
+    def _admin(self, path: str, body: bytes) -> Reply:
         if path == "/admin/mutate":
             return self._mutate(body)
         if path == "/admin/faults":
             return self._faults(body)
-        # Injected faults hit customer reads only, before validation, like an outage would.
-        fault = self.store.take_fault()
-        if fault is not None:
-            return fault, {"error": f"injected fault (HTTP {fault})"}
-        if path == "/customers":
-            return self._list(parts.query)
-        return self._one(unquote(path.removeprefix("/customers/")))
+        if path == "/admin/config":
+            try:
+                behaviour = self.store.configure(_json_object(body, _CONFIG_FIELDS))
+            except ValueError as err:
+                raise SampleApiError(400, str(err)) from None
+            return Reply(200, asdict(behaviour))
+        if path == "/admin/stats/reset":
+            self.store.reset_stats()
+        max_concurrent, served = self.store.stats()
+        statuses = Counter(str(s.status) for s in served if s.finished)
+        return Reply(
+            200,
+            {
+                "requests": len(served),
+                "max_concurrent": max_concurrent,
+                "statuses": dict(sorted(statuses.items())),
+            },
+        )
 
     def _authorized(self, authorization: str | None) -> bool:
         if self.store.token is None:
@@ -646,30 +888,44 @@ class _App:
         # Constant-time comparison: the sample API models what a real one should do.
         return hmac.compare_digest((authorization or "").encode(), expected)
 
-    def _list(self, query: str) -> Response:
-        params = _single_params(query, _LIST_PARAMS)
-        since = before = None
-        if "updated_since" in params:
-            since = _parse_instant("updated_since", params["updated_since"])
-        if "updated_before" in params:
-            before = _parse_instant("updated_before", params["updated_before"])
-        if since is not None and before is not None and before < since:
-            raise SampleApiError(
-                400, "updated_before: earlier than updated_since; accepted: a later instant"
+    def _list(self, query: str, paging: Paging, host: str | None) -> Reply:
+        params = _single_params(query, _LIST_PARAMS[paging])
+        filters = _parse_filters(params)
+        if paging == "token":
+            page_size = _parse_page_size(params.get("page_size", str(DEFAULT_PAGE_SIZE)))
+            after = _parse_page_token(params["page"]) if "page" in params else 0
+            data, next_page = self.store.page(filters, page_size, after)
+            return Reply(200, {"data": data, "next_page": next_page})
+        if paging == "link":
+            page_size = _parse_page_size(params.get("page_size", str(DEFAULT_PAGE_SIZE)))
+            after = _parse_count("after", params["after"], 1) if "after" in params else 0
+            data, last = self.store.page(filters, page_size, after)
+            if last is None:
+                return Reply(200, {"data": data, "links": {"next": None}})
+            link = f"http://{host or DEFAULT_HOST}/customers?" + urlencode(
+                {**{k: v for k, v in params.items() if k != "after"}, "after": last}
             )
-        ids = _parse_ids(params["ids"]) if "ids" in params else None
-        page_size = _parse_page_size(params.get("page_size", str(DEFAULT_PAGE_SIZE)))
-        after = _parse_page_token(params["page"]) if "page" in params else 0
-        data, next_page = self.store.page(since, before, ids, page_size, after)
-        return 200, {"data": data, "next_page": next_page}
+            return Reply(
+                200, {"data": data, "links": {"next": link}}, {"Link": f'<{link}>; rel="next"'}
+            )
+        if paging == "page":
+            page_size = _parse_page_size(params.get("page_size", str(DEFAULT_PAGE_SIZE)))
+            page = _parse_count("page", params["page"], 1) if "page" in params else 1
+            data, total = self.store.slice(filters, (page - 1) * page_size, page_size)
+            pages = math.ceil(total / page_size)
+            return Reply(200, {"data": data, "page": page, "total_pages": pages})
+        limit = _parse_page_size(params.get("limit", str(DEFAULT_PAGE_SIZE)), "limit")
+        offset = _parse_count("offset", params["offset"], 0) if "offset" in params else 0
+        data, total = self.store.slice(filters, offset, limit)
+        return Reply(200, {"result": {"items": data, "total": total}})
 
-    def _one(self, customer_id: str) -> Response:
+    def _one(self, customer_id: str) -> Reply:
         record = self.store.get(customer_id)
         if record is None:
             raise SampleApiError(404, f"no customer with id {customer_id[:80]!r}")
-        return 200, record
+        return Reply(200, record)
 
-    def _mutate(self, raw: bytes) -> Response:
+    def _mutate(self, raw: bytes) -> Reply:
         body = _json_object(raw, _MUTATE_FIELDS)
         if ("ids" in body) == ("count" in body):
             raise SampleApiError(400, "body: give exactly one of ids, count")
@@ -687,14 +943,28 @@ class _App:
         else:
             count = _int_field(body, "count", 1, len(self.store), None)
             changed = self.store.mutate(ids=None, count=count)
-        return 200, {"changed": changed}
+        return Reply(200, {"changed": changed})
 
-    def _faults(self, raw: bytes) -> Response:
+    def _faults(self, raw: bytes) -> Reply:
         body = _json_object(raw, _FAULT_FIELDS)
         fail_next = _int_field(body, "fail_next", 0, _MAX_FAULTS, None)
         status = _int_field(body, "status", 400, 599, 503)
         self.store.set_faults(fail_next, status)
-        return 200, {"fail_next": fail_next, "status": status}
+        return Reply(200, {"fail_next": fail_next, "status": status})
+
+
+def _parse_filters(params: dict[str, str]) -> Filters:
+    since = before = None
+    if "updated_since" in params:
+        since = _parse_instant("updated_since", params["updated_since"])
+    if "updated_before" in params:
+        before = _parse_instant("updated_before", params["updated_before"])
+    if since is not None and before is not None and before < since:
+        raise SampleApiError(
+            400, "updated_before: earlier than updated_since; accepted: a later instant"
+        )
+    ids = _parse_ids(params["ids"]) if "ids" in params else None
+    return Filters(since, before, ids)
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -708,6 +978,12 @@ class _HttpServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "glue-replay-sample-api/1"
+    # Keep-alive, as real APIs do: a client's connection pool reuses its connections.
+    protocol_version = "HTTP/1.1"
+    timeout = _IDLE_CONNECTION_SECONDS
+    # Headers and body go out in two writes: with Nagle's algorithm, a keep-alive client's
+    # delayed ACK would add ~40 ms to every answer.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -727,25 +1003,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         server = cast(_HttpServer, self.server)
-        headers: dict[str, str] = {}
         try:
             body = self._read_body() if method == "POST" else b""
-            status, payload = server.app.handle(
-                method, self.path, self.headers.get("Authorization"), body
+            host = self.headers.get("Host")
+            reply = server.app.handle(
+                method,
+                self.path,
+                self.headers.get("Authorization"),
+                body,
+                host if host and _HOST.fullmatch(host) else None,
             )
         except SampleApiError as err:
-            status, payload = err.status, {"error": err.message}
-            if err.status == 401:
-                headers["WWW-Authenticate"] = "Bearer"
+            headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else {}
+            reply = Reply(err.status, {"error": err.message}, headers)
         except Exception:
             # Answer instead of dropping the connection, and say why on stderr.
             logger.exception("sample API failed on %s %s", method, self.path)
-            status, payload = 500, {"error": "internal error"}
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
+            reply = Reply(500, {"error": "internal error"})
+        data = json.dumps(reply.body, ensure_ascii=False).encode("utf-8")
+        self.send_response(reply.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
+        for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
@@ -753,9 +1032,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         length_text = self.headers.get("Content-Length", "0")
         if not _is_number(length_text):
+            self.close_connection = True
             raise SampleApiError(400, "Content-Length: not a number")
         length = int(length_text)
         if length > _MAX_BODY_BYTES:
+            # The unread body would be taken for the next request on this connection.
+            self.close_connection = True
             raise SampleApiError(413, f"body: {length} bytes; accepted: at most {_MAX_BODY_BYTES}")
         return self.rfile.read(length)
 
@@ -771,7 +1053,9 @@ class SampleApiServer:
     The socket is bound on construction (``port=0`` picks a free port, readable from ``port``);
     ``start()`` serves on a daemon thread; ``stop()`` or leaving the ``with`` block shuts it down.
     ``now`` anchors the generated data (default: the current UTC time); ``clock`` stamps
-    mutations (default: the real UTC clock), so a test can pin both.
+    mutations (default: the real UTC clock), so a test can pin both. ``paging``, ``latency_ms``,
+    ``failure_rate``, ``failure_statuses`` and ``retry_after`` are the :class:`Behaviour`
+    (changeable later with :meth:`configure`); a bad one raises ``ValueError`` naming it.
     """
 
     def __init__(
@@ -784,9 +1068,18 @@ class SampleApiServer:
         clock: Callable[[], datetime] | None = None,
         token: str | None = None,
         verbose: bool = False,
+        *,
+        paging: Paging = "token",
+        latency_ms: int = 0,
+        failure_rate: float = 0.0,
+        failure_statuses: Sequence[int] = (503, 429),
+        retry_after: int = DEFAULT_RETRY_AFTER,
     ) -> None:
+        behaviour = Behaviour(
+            paging, latency_ms, failure_rate, tuple(failure_statuses), retry_after
+        )
         customers = generate_customers(records, now or _utc_now(), seed)
-        self._store = _Store(customers, clock or _utc_now, token)
+        self._store = _Store(customers, clock or _utc_now, token, behaviour, seed)
         self._httpd = _HttpServer((host, port), _App(self._store), verbose)
         self._thread: threading.Thread | None = None
 
@@ -847,6 +1140,28 @@ class SampleApiServer:
         """Same as ``POST /admin/faults``: the next ``fail_next`` customer reads get ``status``."""
         self._store.set_faults(fail_next, status)
 
+    @property
+    def behaviour(self) -> Behaviour:
+        """How the server pages and misbehaves now."""
+        return self._store.behaviour
+
+    def configure(self, **changes: Any) -> Behaviour:
+        """Same as ``POST /admin/config``: e.g. ``configure(failure_rate=0.2, latency_ms=50)``."""
+        return self._store.configure(changes)
+
+    @property
+    def max_concurrent(self) -> int:
+        """The most customer reads served at the same time since the start or the last reset."""
+        return self._store.stats()[0]
+
+    def served(self) -> list[ServedRequest]:
+        """Every customer read since the start or the last reset, in arrival order."""
+        return self._store.stats()[1]
+
+    def reset_stats(self) -> None:
+        """Same as ``POST /admin/stats/reset``."""
+        self._store.reset_stats()
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point: serve until SIGTERM or SIGINT, then exit 0."""
@@ -863,6 +1178,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME",
         help="require 'Authorization: Bearer <token>', the token read from this variable",
     )
+    parser.add_argument(
+        "--paging", choices=PAGING_STYLES, default="token", help="how /customers pages"
+    )
+    parser.add_argument(
+        "--latency-ms", type=int, default=0, help="added to every customer read (default 0)"
+    )
+    parser.add_argument(
+        "--failure-rate",
+        type=float,
+        default=0.0,
+        help="share of customer reads that fail, drawn from --seed (default 0)",
+    )
+    parser.add_argument(
+        "--failure-statuses",
+        default="503,429",
+        metavar="S,S",
+        help="statuses the failures are drawn from (default 503,429)",
+    )
+    parser.add_argument(
+        "--retry-after",
+        type=int,
+        default=DEFAULT_RETRY_AFTER,
+        help=f"seconds in every 429's Retry-After, 0 for none (default {DEFAULT_RETRY_AFTER})",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
 
@@ -876,6 +1215,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         token = os.environ.get(args.token_env)
         if not token:
             parser.error(f"--token-env: environment variable {args.token_env} is unset or empty")
+    statuses = args.failure_statuses.split(",")
+    if not all(_is_number(status) for status in statuses):
+        parser.error(
+            f"--failure-statuses: {args.failure_statuses!r} is invalid; accepted: e.g. 503,429"
+        )
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
 
     try:
@@ -886,7 +1230,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             token=token,
             verbose=args.verbose,
+            paging=args.paging,
+            latency_ms=args.latency_ms,
+            failure_rate=args.failure_rate,
+            failure_statuses=[int(status) for status in statuses],
+            retry_after=args.retry_after,
         )
+    except ValueError as err:
+        name, _, problem = str(err).partition(": ")
+        parser.error(f"--{name.replace('_', '-')}: {problem}")
     except OSError as err:
         print(f"sample API cannot listen on {args.host}:{args.port}: {err}", file=sys.stderr)
         return 1

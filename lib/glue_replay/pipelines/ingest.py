@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from glue_replay.entity import Entity
-from glue_replay.errors import GlueReplayError, SourceError
+from glue_replay.errors import GlueReplayError, SourceError, task_error
 from glue_replay.pipelines.stage import (
     Clock,
     StageContext,
@@ -110,9 +110,13 @@ def ingest(context: StageContext, entity: Entity, source: Source) -> StageCounts
         try:
             batch_counts = _ingest_batch(context, entity, batch, index, found)
         except Exception as exc:
+            # A source failing on the executors: its own error, not Spark's wrapper around it.
+            cause = task_error(exc) or exc
             if len(batches) == 1:
-                raise
-            raise IncompleteReadError(index, len(batches), exc) from exc
+                if cause is exc:
+                    raise
+                raise cause from exc
+            raise IncompleteReadError(index, len(batches), cause) from exc
         counts.read += batch_counts.read
         counts.written += batch_counts.written
         counts.quarantined += batch_counts.quarantined
