@@ -55,6 +55,9 @@ def parse(*args: str) -> JobArguments:
         pytest.param(["--requestid", "r-1"], "request_id", id="requestid"),
         pytest.param(["--warehose", "/tmp/wh"], "warehouse", id="setting-typo"),
         pytest.param(["--source-url", "http://x"], "source_url", id="setting-hyphen"),
+        pytest.param(["--since", "2026-11-01"], "date", id="since-for-date"),
+        pytest.param(["--to=2026-11-02"], "until", id="to-for-until"),
+        pytest.param(["--id", "42"], "ids", id="id-for-ids"),
     ],
 )
 def test_a_near_miss_of_our_argument_is_refused_with_did_you_mean(

@@ -7,7 +7,7 @@ batch 1 without reading it again, appends batches 2 and 3, and raw holds every r
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from chispa import assert_df_equality
@@ -123,3 +123,41 @@ def test_a_failed_batch_is_completed_by_the_retry_and_nothing_is_appended_twice(
         .select("rows_read", "rows_written", "rows_quarantined")
     )
     assert [tuple(r) for r in retry.collect()] == [(5, 5, 0)]
+
+
+class SinceRecorder(BatchedSource):
+    """Records the window each since read is asked for, then reads the three batches."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.windows: list[tuple[datetime, datetime | None]] = []
+
+    def read_since(
+        self, spark: SparkSession, start: datetime, end: datetime | None
+    ) -> list[DataFrame]:
+        self.windows.append((start, end))
+        return self.read_full(spark)
+
+
+def test_a_since_retry_reads_as_of_the_first_attempt(
+    spark: SparkSession, warehouse: str, tmp_path: Path
+) -> None:
+    """A since request without ``--until`` ends at the request's first attempt's start, for every
+    attempt: a retry a day later asks the source for the same window, not up to its own now."""
+    source = SinceRecorder(tmp_path)
+    pipeline = Pipeline(entity=ITEMS, source=lambda _settings: source)
+    argv = [
+        "glue_jobs/ingest_items.py",
+        *("--replay_mode", "since", "--date", "2026-11-01", "--request_id", "since-1"),
+        *("--warehouse", warehouse),
+    ]
+    first, later = datetime(2026, 11, 20, 12, tzinfo=UTC), datetime(2026, 11, 21, 12, tzinfo=UTC)
+    Path(source.flag).touch()
+    assert run_ingest_job(argv, pipeline, spark=spark, clock=lambda: first) == 1
+    Path(source.flag).unlink()
+    assert run_ingest_job(argv, pipeline, spark=spark, clock=lambda: later) == 0
+
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    assert source.windows == [(start, first), (start, first)]
+    raw = spark.read.format("delta").load(Warehouse(warehouse).raw("items"))
+    assert sorted(r["id"] for r in raw.collect()) == sorted(i for ids in BATCHES for i in ids)

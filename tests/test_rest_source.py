@@ -32,7 +32,7 @@ from pyspark import cloudpickle
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from glue_replay import run_ingest_job
+from glue_replay import Pipeline, run_ingest_job
 from glue_replay.errors import PipelineDefinitionError, SourceError
 from glue_replay.sources.base import SOURCE_TOKEN_ENV, SourceRecord
 from glue_replay.sources.rest import (
@@ -48,7 +48,7 @@ from glue_replay.sources.rest import (
 )
 from glue_replay.tables import Warehouse
 from glue_replay_devtools.sample_api import SampleApiServer
-from glue_replay_examples.customers import PIPELINE, customers_api_config
+from glue_replay_examples.customers import CUSTOMERS, PIPELINE, customers_api_config
 from sample_data import ALL_IDS, NOW, RECORDS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -720,6 +720,57 @@ def test_a_full_read_is_fetched_by_parallel_tasks_in_deterministic_batches(
             "updated_since=2024-12-31T00%3A00%3A00Z&updated_before=2025-12-31T00%3A00%3A00Z",
         )
     }
+
+
+def test_a_read_failed_mid_way_is_completed_by_its_retry_as_of_its_first_attempt(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Yearly slices, one batch each. The first attempt (at NOW) appends batch 1 and fails on
+    batch 2 (the server fails every read after its first). The retry runs after a slice
+    boundary (2026-12-31) has passed, yet reads as of its first attempt: the same three slices,
+    batch 1 skipped without a request, batches 2 and 3 appended; raw holds each record once."""
+    clock = [NOW]
+    warehouse = str(tmp_path / "warehouse")
+    argv = [
+        "ingest_customers.py",
+        *("--replay_mode", "full", "--request_id", "full-1", "--warehouse", warehouse),
+    ]
+    with SampleApiServer(records=RECORDS, now=NOW) as api:
+        settings = config(
+            api.url, page_size=100, max_concurrency=1, max_attempts=2, **YEARLY, **FAST
+        )
+        pipeline = Pipeline(
+            entity=CUSTOMERS, source=lambda _s: RestSource(settings, clock=lambda: clock[0])
+        )
+        api.inject_faults(1000, status=500, after=1)
+        assert run_ingest_job(argv, pipeline, spark=spark, clock=lambda: clock[0]) == 1
+        api.inject_faults(0)
+        api.reset_stats()
+        clock[0] = datetime(2027, 2, 1, tzinfo=UTC)
+        assert run_ingest_job(argv, pipeline, spark=spark, clock=lambda: clock[0]) == 0
+        retried = sorted(s.target.split("?")[1] for s in api.served())
+        expected = [(i, payload) for i, _, payload in server_rows(api, ALL_IDS)]
+
+    tables = Warehouse(warehouse)
+    assert_df_equality(
+        spark.read.format("delta").load(tables.raw("customers")).select("id", "payload"),
+        spark.createDataFrame(expected, "id string, payload string"),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    assert retried == [
+        "updated_since=2024-12-31T00%3A00%3A00Z&updated_before=2025-12-31T00%3A00%3A00Z"
+        "&page_size=100",
+        "updated_since=2025-12-31T00%3A00%3A00Z&updated_before=2026-06-01T12%3A00%3A00Z"
+        "&page_size=100",
+    ]
+    ledger = spark.read.format("delta").load(tables.runs).orderBy("started_at")
+    (failed, done) = ledger.select("status", "error", "rows_read").collect()
+    assert failed["status"] == "failed"
+    assert failed["error"].endswith(
+        "batches 1-1 of 3 appended; run the same request again to complete the read"
+    )
+    assert (done["status"], done["rows_read"]) == ("succeeded", RECORDS)
 
 
 def test_with_a_fifth_of_requests_failing_every_mode_reads_exactly_the_servers_data(

@@ -472,12 +472,20 @@ def test_faults_fail_the_next_customer_reads(mutable_api: SampleApiServer) -> No
     assert call(f"{mutable_api.url}/customers/1") == (200, RECORD_1)
 
 
+def test_faults_can_wait_for_reads_to_pass_first(mutable_api: SampleApiServer) -> None:
+    faults = {"fail_next": 1, "status": 500, "after": 2}
+    assert call(f"{mutable_api.url}/admin/faults", faults) == (200, faults)
+    statuses = [call(f"{mutable_api.url}/customers/1")[0] for _ in range(4)]
+    assert statuses == [200, 200, 500, 200]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"fail_next": -1}, "fail_next"),
         ({"fail_next": 1, "status": 200}, "status"),
         ({}, "fail_next"),
+        ({"fail_next": 1, "after": -1}, "after"),
     ],
 )
 def test_bad_fault_bodies_are_400(

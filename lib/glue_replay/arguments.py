@@ -92,6 +92,26 @@ GLUE_OWN_ARGUMENTS = frozenset(
 _GLUE_OWN_FOLDED = frozenset(name.lower().replace("-", "_") for name in GLUE_OWN_ARGUMENTS)
 #: How close (difflib's ratio) an unknown name must be to one of ours to be refused as a typo.
 NEAR_MISS_CUTOFF = 0.75
+#: Other words for our arguments, which a user may reach for (``--since 2026-11-01`` ignored
+#: would turn a since replay into a refusal at best, or a full one's date into nothing).
+SYNONYMS = {
+    "since": "date",
+    "from": "date",
+    "start": "date",
+    "start_date": "date",
+    "since_date": "date",
+    "to": "until",
+    "end": "until",
+    "end_date": "until",
+    "until_date": "until",
+    "id": "ids",
+    "id_list": "ids",
+    "ids_path": "ids_file",
+    "ids_csv": "ids_file",
+    "dry": "dry_run",
+    "replay": "replay_mode",
+    "replay_type": "replay_mode",
+}
 
 
 def job_fields(settings: Sequence[str] = ()) -> tuple[str, ...]:
@@ -117,6 +137,9 @@ def near_miss(name: str, ours: Collection[str]) -> str | None:
     for field in ours:
         if folded == field or folded.replace("_", "") == field.replace("_", ""):
             return field
+    synonym = SYNONYMS.get(folded)
+    if synonym in ours:
+        return synonym
     if len(folded) >= 2:
         for field in ours:
             if field.startswith(folded):

@@ -41,7 +41,8 @@ token is configured):
 
 - ``GET /customers/<id>`` -> the record, or 404
 - ``POST /admin/mutate`` ``{"ids": [...]}`` or ``{"count": n}`` -> ``{"changed": [...]}``
-- ``POST /admin/faults`` ``{"fail_next": n, "status": 503}`` -> the next n customer reads fail
+- ``POST /admin/faults`` ``{"fail_next": n, "status": 503, "after": k}`` -> the next n customer
+  reads fail (after the next k, default 0, have been served)
 - ``POST /admin/config`` any of ``{"paging", "latency_ms", "failure_rate", "failure_statuses",
   "retry_after"}`` -> the whole configuration; customer reads then wait ``latency_ms``, and a
   ``failure_rate`` share of them (drawn from ``seed``) fail with one of ``failure_statuses``
@@ -526,6 +527,7 @@ class _Store:
         self._clock = clock
         self.token = token
         self._faults_left = 0
+        self._faults_after = 0
         self._fault_status = 503
         self._behaviour = behaviour
         # Its own generator: drawing failures never changes the generated data.
@@ -587,6 +589,9 @@ class _Store:
         """The status to fail this read with, if one is injected or drawn (and consume it)."""
         with self._lock:
             if self._faults_left > 0:
+                if self._faults_after > 0:
+                    self._faults_after -= 1
+                    return None
                 self._faults_left -= 1
                 return self._fault_status
             behaviour = self._behaviour
@@ -594,9 +599,10 @@ class _Store:
                 return self._failures.choice(behaviour.failure_statuses)
             return None
 
-    def set_faults(self, fail_next: int, status: int) -> None:
+    def set_faults(self, fail_next: int, status: int, after: int = 0) -> None:
         with self._lock:
             self._faults_left = fail_next
+            self._faults_after = after
             self._fault_status = status
 
     def begin(self, target: str) -> ServedRequest:
@@ -769,7 +775,7 @@ _LIST_PARAMS: dict[Paging, frozenset[str]] = {
     "link": _FILTER_PARAMS | {"page_size", "after"},
 }
 _MUTATE_FIELDS = frozenset({"ids", "count"})
-_FAULT_FIELDS = frozenset({"fail_next", "status"})
+_FAULT_FIELDS = frozenset({"fail_next", "status", "after"})
 _CONFIG_FIELDS = frozenset(asdict(Behaviour()))
 
 _ROUTES = {
@@ -949,8 +955,9 @@ class _App:
         body = _json_object(raw, _FAULT_FIELDS)
         fail_next = _int_field(body, "fail_next", 0, _MAX_FAULTS, None)
         status = _int_field(body, "status", 400, 599, 503)
-        self.store.set_faults(fail_next, status)
-        return Reply(200, {"fail_next": fail_next, "status": status})
+        after = _int_field(body, "after", 0, _MAX_FAULTS, 0)
+        self.store.set_faults(fail_next, status, after)
+        return Reply(200, {"fail_next": fail_next, "status": status, "after": after})
 
 
 def _parse_filters(params: dict[str, str]) -> Filters:
@@ -1136,9 +1143,10 @@ class SampleApiServer:
             raise ValueError("give exactly one of ids, count")
         return self._store.mutate(ids=ids, count=count)
 
-    def inject_faults(self, fail_next: int, status: int = 503) -> None:
-        """Same as ``POST /admin/faults``: the next ``fail_next`` customer reads get ``status``."""
-        self._store.set_faults(fail_next, status)
+    def inject_faults(self, fail_next: int, status: int = 503, after: int = 0) -> None:
+        """Same as ``POST /admin/faults``: the next ``fail_next`` customer reads get ``status``,
+        once ``after`` more have been served."""
+        self._store.set_faults(fail_next, status, after)
 
     @property
     def behaviour(self) -> Behaviour:

@@ -42,15 +42,23 @@ SourceRead = DataFrame | Sequence[DataFrame]
 
 
 def read_for_request(
-    source: Source, spark: SparkSession, request: ReplayRequest, window: TimeWindow
+    source: Source,
+    spark: SparkSession,
+    request: ReplayRequest,
+    window: TimeWindow,
+    as_of: datetime | None = None,
 ) -> SourceRead:
-    """The source read a mode asks for: one method of the source per mode."""
+    """The source read a mode asks for: one method of the source per mode.
+
+    ``as_of`` ends a read the request leaves open (full, since without ``--until``): the
+    request's first attempt's start, so that a retry asks for the same data in the same batches.
+    """
     match request.mode:
         case ReplayMode.FULL:
-            return source.read_full(spark)
+            return source.read_full_until(spark, as_of) if as_of else source.read_full(spark)
         case ReplayMode.SINCE:
             assert window.start is not None  # a since request always has its date
-            return source.read_since(spark, window.start, window.end)
+            return source.read_since(spark, window.start, window.end or as_of)
         case ReplayMode.BAU:
             assert window.start is not None and window.end is not None
             return source.read_bau(spark, window.start, window.end)
@@ -94,8 +102,12 @@ def ingest(context: StageContext, entity: Entity, source: Source) -> StageCounts
     """
     request = context.request
     raw_path = context.warehouse.raw(entity.name)
-    context.say(f"reading {source.description} ({_describe(request, context.window)})")
-    batches = as_batches(read_for_request(source, context.spark, request, context.window))
+    context.say(
+        f"reading {source.description} ({_describe(request, context.window, context.as_of)})"
+    )
+    batches = as_batches(
+        read_for_request(source, context.spark, request, context.window, context.as_of)
+    )
     done = -1
     if not request.dry_run:
         committed = committed_txn_version(context.spark, raw_path, context.app_id("raw"))
@@ -307,13 +319,15 @@ def _quarantine_rows(records: DataFrame, context: StageContext) -> DataFrame:
     )
 
 
-def _describe(request: ReplayRequest, window: TimeWindow) -> str:
+def _describe(request: ReplayRequest, window: TimeWindow, as_of: datetime | None) -> str:
     match request.mode:
         case ReplayMode.TARGETED:
             return f"{len(request.ids)} ids"
-        case ReplayMode.SINCE | ReplayMode.BAU:
+        case ReplayMode.SINCE:
+            return f"updated in {TimeWindow(window.start, window.end or as_of).describe()}"
+        case ReplayMode.BAU:
             return f"updated in {window.describe()}"
         case ReplayMode.FULL:
-            return "everything"
+            return f"everything as of {as_of.isoformat()}" if as_of else "everything"
         case _:
             assert_never(request.mode)

@@ -90,6 +90,10 @@ class StageContext:
     window: TimeWindow
     now: datetime
     run_id: str
+    #: The request's as-of time: when its first attempt started (``now`` for a first attempt).
+    #: A read without an explicit end (full, since without ``--until``) stops there, so every
+    #: attempt of the request asks the source for the same data, cut into the same batches.
+    as_of: datetime | None = None
 
     @property
     def request(self) -> ReplayRequest:
@@ -153,7 +157,8 @@ def run_stage(
         window_end=window.end,
         started_at=now,
     )
-    context = StageContext(spark, args, stage, entity, warehouse, window, now, args.run_id)
+    as_of = _as_of(attempts, now)
+    context = StageContext(spark, args, stage, entity, warehouse, window, now, args.run_id, as_of)
     done = next((a for a in attempts if a.status is RunStatus.SUCCEEDED), None)
     if done is not None and not request.dry_run:
         note = f"request already succeeded in run {done.run_id}; nothing written"
@@ -212,6 +217,12 @@ def _refuse_reused_request_id(request: ReplayRequest, attempts: list[RunRecord])
                 f"--request_id {request.request_id} was already used by run {attempt.run_id} "
                 f"for a different request ({attempt.replay_mode}); use a new request_id"
             )
+
+
+def _as_of(attempts: list[RunRecord], now: datetime) -> datetime:
+    """The first attempt's start: a retry reads the source as of the same time."""
+    starts = [a.started_at for a in attempts if a.status is not RunStatus.DRY_RUN]
+    return min(starts) if starts else now
 
 
 def _window_of_retry(attempts: list[RunRecord]) -> TimeWindow | None:

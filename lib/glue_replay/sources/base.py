@@ -139,6 +139,14 @@ class Source(ABC):
         every value validated by the entity's id rule). A DataFrame, so that a source can join
         or batch the ids on the executors; a small source may ``collect()`` them."""
 
+    def read_full_until(
+        self, spark: SparkSession, end: datetime
+    ) -> DataFrame | Sequence[DataFrame]:
+        """The full read ingest asks for: everything, as of ``end`` (the request's first
+        attempt's start, the same for every retry). By default :meth:`read_full`; a source that
+        cuts its full read by time overrides it, so that a retry cuts the same batches."""
+        return self.read_full(spark)
+
     def read_bau(
         self, spark: SparkSession, start: datetime, end: datetime
     ) -> DataFrame | Sequence[DataFrame]:

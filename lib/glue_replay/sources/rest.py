@@ -339,6 +339,11 @@ class RestSource(Source):
         to ``end`` (``None``: the last slice is open, up to whatever is newest)."""
         return self.batches(spark, self.full_slices(end), "full read")
 
+    def read_full_until(self, spark: SparkSession, end: datetime) -> list[DataFrame]:
+        """The full read up to the request's as-of time: its slices do not depend on when a
+        retry runs."""
+        return self.read_full(spark, end)
+
     def read_since(
         self, spark: SparkSession, start: datetime, end: datetime | None
     ) -> list[DataFrame]:
