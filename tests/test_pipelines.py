@@ -7,6 +7,7 @@ is known in advance.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -115,7 +116,7 @@ EVENT_COLUMNS = "aggregate_id string, event_type string, replay_mode string"
 LEDGER_COLUMNS = (
     "stage string, replay_mode string, status string, rows_read long, rows_written long, "
     "rows_outboxed long, rows_quarantined long, missing_ids array<string>, "
-    "window_start timestamp, window_end timestamp, watermark timestamp"
+    "window_start timestamp, window_end timestamp, watermark timestamp, rows_unchanged long"
 )
 
 
@@ -233,11 +234,12 @@ def test_bau_picks_up_exactly_the_changes_and_only_bau_moves_the_watermark(
             [
                 # The very first BAU run looks back 24 hours; its window end is the watermark.
                 ("ingest", "bau", "succeeded", 2, 2, 0, 0, [],
-                 first_window_start, first_end, first_end),
+                 first_window_start, first_end, first_end, 0),
                 # normalize's window is on ingest time: the full backfill's rows are in it too,
-                # but only the two changed records differ from what is normalized.
+                # but only the two changed records differ from what is normalized: 62 raw rows
+                # = 2 written + 57 unchanged + 3 quarantined.
                 ("normalize", "bau", "succeeded", 62, 2, 2, 3, [],
-                 T(2 + 2 / 60 - 24), T(2 + 2 / 60), T(2 + 2 / 60)),
+                 T(2 + 2 / 60 - 24), T(2 + 2 / 60), T(2 + 2 / 60), 57),
             ],
             LEDGER_COLUMNS,
         ),
@@ -367,6 +369,119 @@ def test_a_run_killed_between_outbox_and_merge_is_finished_by_its_retry(
     assert_events(spark, tables, "t-1", event_rows(["5", "6"], "created", "targeted"))
     normalized = read(spark, tables.normalized("customers")).select("id", "request_id")
     assert sorted(normalized.collect()) == [("5", "t-1"), ("6", "t-1")]
+
+
+def test_a_bau_after_one_killed_between_outbox_and_merge_publishes_each_change_once(
+    spark: SparkSession,
+    jobs: Jobs,
+    tables: Warehouse,
+    api: SampleApiServer,
+    clock: SteppingClock,
+) -> None:
+    jobs.both("--replay_mode", "full", "--request_id", "full-1")
+    clock.advance(hours=1)
+    assert api.mutate(ids=["6", "7", "8"]) == ["6", "7", "8"]  # at NOW + 1h01
+    clock.advance(hours=1)
+    assert jobs.ingest("--request_id", "bau-1") == 0
+    clock.advance(minutes=1)  # NOW + 2h02
+
+    # BAU normalize bau-1 in its own process, SIGKILLed after its outbox commit, before its MERGE.
+    killed = subprocess.run(
+        [sys.executable, "tests/normalize_killed_before_merge.py", clock.now.isoformat(),
+         "glue_jobs/normalize_customers.py", "--request_id", "bau-1", "--JOB_RUN_ID", "jr_killed",
+         *jobs.common],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert_events(spark, tables, "bau-1", event_rows(["6", "7", "8"], "updated", "bau"))
+    unmerged = read(spark, tables.normalized("customers")).where(F.col("id").isin("6", "7", "8"))
+    assert sorted(unmerged.select("id", "request_id").collect()) == [
+        ("6", "full-1"),
+        ("7", "full-1"),
+        ("8", "full-1"),
+    ]
+
+    # The next scheduled BAU, a new request, runs before any retry of bau-1. Its normalize has
+    # no BAU watermark yet, so its first window (24 hours of ingest time) holds bau-1's rows and
+    # it decides the same three changes: same ids as bau-1's events, so nothing is appended.
+    clock.advance(hours=1)
+    jobs.both("--request_id", "bau-2")
+    bau_events = (
+        read(spark, tables.outbox)
+        .where(F.col("replay_mode") == "bau")
+        .select("event_id", "aggregate_id", "event_type", "request_id")
+    )
+    assert_df_equality(
+        bau_events,
+        spark.createDataFrame(
+            [
+                ("1f1d8aea-d4bb-6544-cd7f-9475fda3f856", "6", "customer.updated", "bau-1"),
+                ("d6bae2da-091b-2edf-71d9-80f6bf5a330e", "7", "customer.updated", "bau-1"),
+                ("576fb722-f4a2-8ed8-749f-1db9be01e818", "8", "customer.updated", "bau-1"),
+            ],
+            "event_id string, aggregate_id string, event_type string, request_id string",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    merged = (
+        read(spark, tables.normalized("customers"))
+        .where(F.col("id").isin("6", "7", "8"))
+        .select("id", "updated_at", "request_id")
+    )
+    assert_df_equality(
+        merged,
+        spark.createDataFrame(
+            [(i, T(1 + 1 / 60), "bau-2") for i in ("6", "7", "8")],
+            "id string, updated_at timestamp, request_id string",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    normalize_run = ledger(spark, tables, "bau-2").where(F.col("stage") == "normalize")
+    assert normalize_run.select("rows_written", "rows_outboxed").collect() == [(3, 0)]
+
+
+def test_a_since_request_quarantines_what_it_ingested_whose_time_does_not_parse(
+    spark: SparkSession, jobs: Jobs, tables: Warehouse, clock: SteppingClock
+) -> None:
+    jobs.both("--replay_mode", "full", "--request_id", "full-1")
+    clock.advance(hours=1)
+    # Record 40 says it was updated "last tuesday". The API filters on its own clock, so it
+    # returns 40 for August 2024 (with 9, 47 and 59), but raw's source_updated_at is null.
+    window = ("--replay_mode", "since", "--date", "2024-08-01", "--until", "2024-09-01")
+    jobs.both(*window, "--request_id", "since-aug")
+
+    quarantined = (
+        read(spark, tables.quarantine("customers"))
+        .where(F.col("request_id") == "since-aug")
+        .select("id", "reason", "source_updated_at", "stage", "replay_mode")
+    )
+    assert_df_equality(
+        quarantined,
+        spark.createDataFrame(
+            [("40", "updated_at is missing or not a timestamp", None, "normalize", "since")],
+            "id string, reason string, source_updated_at timestamp, stage string, "
+            "replay_mode string",
+        ),
+        ignore_nullable=True,
+    )
+    assert_events(spark, tables, "since-aug", event_rows(["47", "59", "9"], "updated", "since"))
+    start, end = datetime(2024, 8, 1), datetime(2024, 9, 1)
+    assert_df_equality(
+        ledger(spark, tables, "since-aug"),
+        spark.createDataFrame(
+            [
+                # 4 records read = 4 written to raw + 0 quarantined.
+                ("ingest", "since", "succeeded", 4, 4, 0, 0, [], start, end, None, 0),
+                # 7 raw rows: 9, 47 and 59 from the backfill and again from this request (same
+                # version and content: 6 unchanged) and this request's 40 (quarantined).
+                ("normalize", "since", "succeeded", 7, 0, 3, 1, [], start, end, None, 6),
+            ],
+            LEDGER_COLUMNS,
+        ),
+        ignore_nullable=True,
+    )  # fmt: skip
 
 
 def test_an_older_replayed_version_never_overwrites_a_newer_one(

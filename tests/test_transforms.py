@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, date, datetime
 
 import pytest
 from chispa import assert_df_equality
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, DataType, StringType, StructField, StructType
 
@@ -170,10 +172,11 @@ def test_latest_per_key_keeps_the_newest_version_then_the_newest_ingest(
 def _raw(spark: SparkSession) -> object:
     return spark.createDataFrame(
         [
-            ("1", "{}", T(2026, 1, 10), T(2026, 3, 1, 9), "r", "full", "x", date(2026, 3, 1)),
-            ("2", "{}", T(2026, 2, 10), T(2026, 3, 1, 9), "r", "full", "x", date(2026, 3, 1)),
-            ("3", "{}", T(2026, 3, 10), T(2026, 3, 11, 9), "r", "bau", "x", date(2026, 3, 11)),
-            ("4", "{}", None, T(2026, 3, 11, 9), "r", "bau", "x", date(2026, 3, 11)),
+            # Ingested by other requests than the ones selecting (see the test after these).
+            ("1", "{}", T(2026, 1, 10), T(2026, 3, 1, 9), "f", "full", "x", date(2026, 3, 1)),
+            ("2", "{}", T(2026, 2, 10), T(2026, 3, 1, 9), "f", "full", "x", date(2026, 3, 1)),
+            ("3", "{}", T(2026, 3, 10), T(2026, 3, 11, 9), "b", "bau", "x", date(2026, 3, 11)),
+            ("4", "{}", None, T(2026, 3, 11, 9), "b", "bau", "x", date(2026, 3, 11)),
         ],
         RAW_SCHEMA,
     )
@@ -219,6 +222,45 @@ def test_select_for_replay_targeted_uses_a_broadcast_semi_join(spark: SparkSessi
     plan = selected._jdf.queryExecution().executedPlan().toString()
     assert "BroadcastHashJoin" in plan
     assert "LeftSemi" in plan
+
+
+@pytest.mark.parametrize(
+    ("request_", "window", "expected_ids"),
+    [
+        (ReplayRequest(ReplayMode.FULL, "own"), TimeWindow(), ["1", "2", "3", "4", "5"]),
+        (
+            ReplayRequest(ReplayMode.SINCE, "own", since=date(2026, 1, 1), until=date(2026, 2, 10)),
+            TimeWindow(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 10, tzinfo=UTC)),
+            ["1", "5"],
+        ),
+        (ReplayRequest(ReplayMode.TARGETED, "own", ids=("2",)), TimeWindow(), ["2", "5"]),
+        (
+            ReplayRequest(ReplayMode.BAU, "own"),
+            TimeWindow(datetime(2026, 3, 11, tzinfo=UTC), datetime(2026, 3, 12, tzinfo=UTC)),
+            ["3", "4", "5"],
+        ),
+    ],
+    ids=["full", "since", "targeted", "bau"],
+)
+def test_select_for_replay_takes_the_rows_the_request_ingested(
+    spark: SparkSession, request_: ReplayRequest, window: TimeWindow, expected_ids: list[str]
+) -> None:
+    # Row 5: ingested by request "own", its source time unparsed (null), outside every window.
+    own = spark.createDataFrame(
+        [("5", "{}", None, T(2026, 4, 1, 9), "own", "since", "y", date(2026, 4, 1))], RAW_SCHEMA
+    )
+    raw = _raw(spark).unionByName(own)  # type: ignore[attr-defined]
+    ids = spark.createDataFrame([(i,) for i in request_.ids], "id string")
+    selected = select_for_replay(raw, request_, window, ids)
+    assert_df_equality(
+        selected.select("id", "request_id"),
+        spark.createDataFrame(
+            [(i, "own" if i == "5" else "f" if i in "12" else "b") for i in expected_ids],
+            "id string, request_id string",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
 
 
 def _customer(id_: str, email: str, updated_at: datetime) -> tuple[object, ...]:
@@ -313,7 +355,7 @@ def test_outbox_events_are_deterministic_per_request_and_version(spark: SparkSes
     expected = spark.createDataFrame(
         [
             (
-                "3df26346-0270-872c-4161-b9af0f11690f",
+                "37cf174c-b140-01a8-4e7f-5fd1708abb25",
                 "customers",
                 "1",
                 "customer.created",
@@ -332,8 +374,68 @@ def test_outbox_events_are_deterministic_per_request_and_version(spark: SparkSes
         "event_date date",
     )
     assert_df_equality(actual, expected, ignore_nullable=True)
-    # The id is the documented derivation: sha256("req-1|customers|1|<version>") as a UUID.
+    # The id is the documented derivation (point 2 of issue 8 changed it from a "|"-joined
+    # text to an unambiguous JSON array, with "replay" first so that no BAU id can equal it):
+    # sha256('["replay","req-1","customers","1","2026-02-01T00:00:00.000000"]') as a UUID.
+    assert _documented_id("replay", "req-1", "customers", "1", "2026-02-01T00:00:00.000000") == (
+        "37cf174c-b140-01a8-4e7f-5fd1708abb25"
+    )
     again = outbox_events(decided, CUSTOMERS, request, datetime(2026, 3, 2, tzinfo=UTC))
     other = outbox_events(decided, CUSTOMERS, ReplayRequest(ReplayMode.FULL, "req-2"), at)
-    assert again.first()["event_id"] == "3df26346-0270-872c-4161-b9af0f11690f"  # type: ignore[index]
-    assert other.first()["event_id"] != "3df26346-0270-872c-4161-b9af0f11690f"  # type: ignore[index]
+    assert again.first()["event_id"] == "37cf174c-b140-01a8-4e7f-5fd1708abb25"  # type: ignore[index]
+    assert other.first()["event_id"] != "37cf174c-b140-01a8-4e7f-5fd1708abb25"  # type: ignore[index]
+
+
+def test_bau_event_ids_name_the_change_not_the_run(spark: SparkSession) -> None:
+    decided = spark.createDataFrame(
+        [
+            (*_customer("1", "a@x.io", T(2026, 2, 1)), "h1", False, True),
+            (*_customer("1", "a@x.io", T(2026, 2, 1)), "h2", False, True),
+        ],
+        _extended(
+            ("content_hash", StringType()), ("is_new", BooleanType()), ("emit", BooleanType())
+        ),
+    )
+    at = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+    def ids(request: ReplayRequest) -> DataFrame:
+        events = outbox_events(decided.withColumn("content", F.col("content_hash")), CUSTOMERS,
+                               request, at)  # fmt: skip
+        return events.select("content", "event_id")  # type: ignore[no-any-return]
+
+    # Two BAU runs (two requests) emitting the same change: one id, the documented derivation
+    # sha256('["bau-change","customers","1","2026-02-01T00:00:00.000000","h1"]') as a UUID.
+    # Another content at the same version is another change, so another id.
+    bau = [
+        ("h1", "15e855be-e7da-0e0e-45b2-979b09bd4337"),
+        ("h2", "fc49eacb-fa99-2a68-7bcd-7f9693284aed"),
+    ]
+    for request_id in ("bau-1", "bau-2"):
+        assert_df_equality(
+            ids(ReplayRequest(ReplayMode.BAU, request_id)),
+            spark.createDataFrame(bau, "content string, event_id string"),
+            ignore_row_order=True,
+            ignore_nullable=True,
+        )
+    assert [
+        _documented_id("bau-change", "customers", "1", "2026-02-01T00:00:00.000000", content)
+        for content, _ in bau
+    ] == [event_id for _, event_id in bau]
+    # A replay, even by a request named like a BAU one, gets a replay id: from the request and
+    # the version, never equal to a BAU id.
+    replay_id = _documented_id("replay", "bau-1", "customers", "1", "2026-02-01T00:00:00.000000")
+    assert replay_id == "4e85b2c7-5eae-cc63-880d-2301a527c15e"
+    assert_df_equality(
+        ids(ReplayRequest(ReplayMode.FULL, "bau-1")),
+        spark.createDataFrame(
+            [("h1", replay_id), ("h2", replay_id)], "content string, event_id string"
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
+def _documented_id(*parts: str) -> str:
+    """An event id as the README documents it, computed without Spark."""
+    digest = hashlib.sha256(json.dumps(list(parts), separators=(",", ":")).encode()).hexdigest()
+    return "-".join((digest[:8], digest[8:12], digest[12:16], digest[16:20], digest[20:32]))

@@ -19,7 +19,9 @@ mode in an empty warehouse and checks what each run wrote:
    re-emitted; the watermark stays;
 6. the outbox: DESIGN §5's columns and types, ``aggregate_type`` = the entity's name, the
    entity's event types, unique ``event_id`` s, payloads whose key is the ``aggregate_id``; the
-   normalized table: the entity's columns and types, one row per key.
+   normalized table: the entity's columns and types, one row per key;
+7. every run the kit makes: its ledger counts add up, ``rows_read = rows_written +
+   rows_unchanged + rows_quarantined`` (nothing it read vanished uncounted).
 
 A failure raises :class:`ConformanceError` (an ``AssertionError``) naming the entity, the check
 and every property that did not hold. No pytest import: any test runner works.
@@ -526,6 +528,7 @@ class PipelineConformance:
                     + _job_verdict(captured.getvalue(), f"{stage}_{self.name}")
                 )
                 problems.raise_if_any()
+            self._expect_counts_add_up(problems, request, stage, f"{request}-{stage}-{attempt}")
 
     def _tick(self) -> None:
         if self.clock is not None:
@@ -634,6 +637,21 @@ class PipelineConformance:
             sorted((r["aggregate_id"], r["event_type"], r["replay_mode"]) for r in rows),
             sorted((i, name, mode) for i in ids),
         )
+
+    def _expect_counts_add_up(
+        self, problems: _Problems, request: str, stage: str, run_id: str
+    ) -> None:
+        """Every row a run read is written, unchanged or quarantined: none vanishes uncounted."""
+        for run in self._attempts(request, stage):
+            if run.run_id != run_id:
+                continue
+            accounted = run.rows_written + run.rows_unchanged + run.rows_quarantined
+            problems.expect(
+                run.rows_read == accounted,
+                f"{stage} run {run_id}: rows_read {run.rows_read} != rows_written "
+                f"{run.rows_written} + rows_unchanged {run.rows_unchanged} + rows_quarantined "
+                f"{run.rows_quarantined}",
+            )
 
     def _expect_watermarks_unchanged(self, problems: _Problems, request: str) -> None:
         ledger = RunsLedger(self.spark, self.tables.runs)

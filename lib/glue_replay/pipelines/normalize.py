@@ -8,8 +8,11 @@ request duplicates nothing:
 2. MERGE into normalized (latest version wins; idempotent by construction);
 3. quarantine append (once per request).
 
-A replay emits one event per touched id, with the winning version's content; BAU emits only
-where the normalized content changed.
+A replay emits one event per touched id, with the winning version's content, under ids of its
+own request; BAU emits only where the normalized content changed, under ids of the change
+itself, and never appends an event the outbox already holds (see :func:`event_id`). Besides the
+mode's own selection, normalize always takes the raw rows its own request ingested, so every
+record a request ingested ends normalized, unchanged or quarantined with a reason.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ from glue_replay.transforms.common import (
 )
 
 STAGE = "normalize"
+#: The first element of an event id's hashed inputs: a BAU id and a replay id never share it.
+BAU_EVENT, REPLAY_EVENT = "bau-change", "replay"
 APPEND_ONLY = {"delta.appendOnly": "true"}
 IDS_SCHEMA = StructType([StructField("id", StringType(), nullable=False)])
 #: How many would-be events a dry run prints.
@@ -124,22 +129,32 @@ def with_entity_columns(entity: Entity) -> Callable[[DataFrame], DataFrame]:
 def select_for_replay(
     raw: DataFrame, request: ReplayRequest, window: TimeWindow, ids: DataFrame | None = None
 ) -> DataFrame:
-    """The raw rows a request selects.
+    """The raw rows a request selects: its mode's selection, plus the rows it ingested itself.
 
     full: every row; since: ``source_updated_at`` in the window; targeted: rows whose id is in
-    ``ids`` (a broadcast semi-join, never a literal IN list); BAU: rows ingested in the window.
+    ``ids`` (a broadcast semi-join, never a literal IN list); BAU: rows ingested in the window. In
+    every mode, the rows whose ``request_id`` is the request's own are selected too: a record
+    the request ingested whose source time did not parse (null, so in no window) is then
+    quarantined for it instead of vanishing.
+
+        since [2024-08-01, 2024-09-01), raw ("40", source_updated_at null, request "s-1")
+        -> selected by request "s-1", not by another since request
     """
+    ours = F.col("request_id") == F.lit(request.request_id)
     match request.mode:
         case ReplayMode.FULL:
             return raw
         case ReplayMode.SINCE:
-            return raw.where(_within(F.col("source_updated_at"), window))
+            return raw.where(_within(F.col("source_updated_at"), window) | ours)
         case ReplayMode.TARGETED:
             if ids is None:
                 raise ValueError("a targeted selection needs the ids frame")
-            return raw.join(F.broadcast(ids), on="id", how="left_semi")
+            requested = raw.join(F.broadcast(ids), on="id", how="left_semi")
+            # Disjoint from the above; cheap, as Delta skips files by their request_id stats.
+            others = raw.where(ours).join(F.broadcast(ids), on="id", how="left_anti")
+            return requested.unionByName(others)
         case ReplayMode.BAU:
-            return raw.where(_within(F.col("ingested_at"), window))
+            return raw.where(_within(F.col("ingested_at"), window) | ours)
         case _:
             assert_never(request.mode)
 
@@ -188,21 +203,51 @@ def decide_changes(
     )
 
 
+def event_id(entity: Entity, request: ReplayRequest) -> Column:
+    """The ``event_id`` of a decided row (its key, version and ``content_hash`` columns).
+
+    BAU: derived from the entity, the aggregate id, its version and its content hash, so one
+    change has one id whichever BAU run emits it (a BAU after an interrupted one re-derives the
+    same ids, and :func:`normalize` skips those the outbox holds). Replay: derived from the
+    request id, the entity, the aggregate id and its version, so a new request re-publishes
+    under new ids and the same request run again yields the same ids. The two hash different
+    inputs (first element ``"bau-change"`` or ``"replay"``, unambiguously encoded), so a BAU id
+    never equals a replay id.
+
+        BAU,    (customers, "7", 2026-02-01T00:00:00, <hash>) -> the same id in every BAU run
+        replay, ("req-1", customers, "7", 2026-02-01T00:00:00) -> another id per request
+    """
+    aggregate_id = F.col(entity.key).cast("string")
+    if request.mode is ReplayMode.BAU:
+        return deterministic_uuid(
+            F.lit(BAU_EVENT),
+            F.lit(entity.name),
+            aggregate_id,
+            version_text(entity),
+            F.col("content_hash"),
+        )
+    return deterministic_uuid(
+        F.lit(REPLAY_EVENT),
+        F.lit(request.request_id),
+        F.lit(entity.name),
+        aggregate_id,
+        version_text(entity),
+    )
+
+
 def outbox_events(
     decided: DataFrame, entity: Entity, request: ReplayRequest, occurred_at: datetime
 ) -> DataFrame:
-    """One outbox event per row to emit, in ``OUTBOX_SCHEMA``.
+    """One outbox event per row to emit, in ``OUTBOX_SCHEMA``, identified by :func:`event_id`.
 
-    ``event_id`` derives from the request, the aggregate and its version, so the same request
-    run twice yields the same ids (and the publisher's consumers can dedupe on it).
+    decided (7, v2, emit) in BAU request "bau-9" -> event (<id of the change>, customers,
+    "7", customer.updated, <payload>, occurred_at, "bau-9", "bau", <date>)
     """
     stamp = F.lit(occurred_at).cast("timestamp")
     aggregate_id = F.col(entity.key).cast("string")
     events = entity.event_types
     return decided.where(F.col("emit")).select(
-        deterministic_uuid(
-            F.lit(request.request_id), F.lit(entity.name), aggregate_id, version_text(entity)
-        ).alias("event_id"),
+        event_id(entity, request).alias("event_id"),
         F.lit(entity.name).alias("aggregate_type"),
         aggregate_id.alias("aggregate_id"),
         F.when(F.col("is_new"), F.lit(events.created))
@@ -228,6 +273,9 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
     quarantined_before = read_table(
         spark, quarantine_path, QUARANTINE_SCHEMA, table_version(spark, quarantine_path)
     )
+    outbox = read_table(
+        spark, warehouse.outbox, OUTBOX_SCHEMA, table_version(spark, warehouse.outbox)
+    )
 
     ids = _ids_frame(spark, request.ids) if request.mode is ReplayMode.TARGETED else None
     selected = select_for_replay(raw, request, context.window, ids)
@@ -242,14 +290,18 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
     decided = decide_changes(latest, existing, entity, request.mode).persist(
         StorageLevel.MEMORY_AND_DISK
     )
+    events = outbox_events(decided, entity, request, context.now)
+    if request.mode is ReplayMode.BAU:
+        events = events.transform(without_published_changes(outbox, entity, request))
+    events = events.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = _count(parsed, decided)
+        counts.outboxed = events.count()
         if ids is not None:
             # ``parsed`` is cached and still holds every selected raw row's id: no second scan.
             counts.missing_ids = _missing_ids(ids, parsed, request.ids)
             if counts.missing_ids:
                 context.say(f"{len(counts.missing_ids)} requested ids are not in raw")
-        events = outbox_events(decided, entity, request, context.now)
         if request.dry_run:
             _print_dry_run(context, counts, events)
             return counts
@@ -280,8 +332,34 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
         )
         return counts
     finally:
+        events.unpersist()
         decided.unpersist()
         parsed.unpersist()
+
+
+def without_published_changes(
+    outbox: DataFrame, entity: Entity, request: ReplayRequest
+) -> Callable[[DataFrame], DataFrame]:
+    """A transform: BAU events -> those whose ``event_id`` no other request put in the outbox.
+
+    A BAU run killed after its outbox commit and before its MERGE leaves its changes emitted but
+    not merged; the next BAU (a new request) decides the same changes again and derives the same
+    ids (:func:`event_id`), which this drops. The request's own earlier events are not looked
+    at, so every attempt of one request computes the same frame and its ``txnAppId`` append
+    stays the once-only write.
+
+        events ("e-1", "e-2"), outbox of another BAU request ("e-1") -> events ("e-2")
+    """
+    published = outbox.where(
+        (F.col("aggregate_type") == F.lit(entity.name))
+        & (F.col("replay_mode") == F.lit(ReplayMode.BAU.value))
+        & (F.col("request_id") != F.lit(request.request_id))
+    ).select("event_id")
+
+    def transform(events: DataFrame) -> DataFrame:
+        return events.join(published, on="event_id", how="left_anti")
+
+    return transform
 
 
 def version_text(entity: Entity) -> Column:
@@ -306,21 +384,27 @@ def _ids_frame(spark: SparkSession, ids: tuple[str, ...]) -> DataFrame:
 
 
 def _count(parsed: DataFrame, decided: DataFrame) -> StageCounts:
-    """Every count in two small aggregations (one per cached frame)."""
+    """The raw-row counts, in two small aggregations (one per cached frame).
+
+    read: the raw rows selected; quarantined: those quarantined; written: those MERGEd (the
+    winning version of an id whose row was inserted or updated, so at most one per id);
+    unchanged: the rest, valid rows that changed nothing (an older version than the one merged
+    or held, a duplicate of it, or the same content as held). So read = written + unchanged +
+    quarantined. The outboxed count is the events' (see :func:`normalize`).
+    """
     read = parsed.agg(
         F.count(F.lit(1)).alias("read"),
         F.count("quarantine_reason").alias("quarantined"),
     ).first()
-    out = decided.agg(
-        F.sum(F.col("write").cast("long")).alias("written"),
-        F.sum(F.col("emit").cast("long")).alias("outboxed"),
-    ).first()
+    out = decided.agg(F.sum(F.col("write").cast("long")).alias("written")).first()
     assert read is not None and out is not None
+    total, quarantined = int(read["read"]), int(read["quarantined"])
+    written = int(out["written"] or 0)
     return StageCounts(
-        read=int(read["read"]),
-        quarantined=int(read["quarantined"]),
-        written=int(out["written"] or 0),
-        outboxed=int(out["outboxed"] or 0),
+        read=total,
+        written=written,
+        unchanged=total - quarantined - written,
+        quarantined=quarantined,
     )
 
 

@@ -69,12 +69,18 @@ def window_for(
 
 @dataclass
 class StageCounts:
-    """What a stage body did (or, in a dry run, would do)."""
+    """What a stage body did (or, in a dry run, would do), in rows it read.
+
+    ``read = written + unchanged + quarantined``: ingest reads source records and writes them to
+    raw or quarantines them (``unchanged`` stays 0); normalize reads raw rows and merges,
+    quarantines or leaves them (``unchanged``: older versions and same content).
+    """
 
     read: int = 0
     written: int = 0
     outboxed: int = 0
     quarantined: int = 0
+    unchanged: int = 0
     missing_ids: list[str] = field(default_factory=list)
 
 
@@ -192,6 +198,7 @@ def run_stage(
         rows_written=counts.written,
         rows_outboxed=counts.outboxed,
         rows_quarantined=counts.quarantined,
+        rows_unchanged=counts.unchanged,
         missing_ids=counts.missing_ids,
         watermark=window.end if moves_watermark else None,
     )

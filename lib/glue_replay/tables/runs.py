@@ -49,6 +49,7 @@ class RunRecord:
     rows_written: int = 0
     rows_outboxed: int = 0
     rows_quarantined: int = 0
+    rows_unchanged: int = 0
     missing_ids: list[str] = field(default_factory=list)
     watermark: datetime | None = None
     note: str | None = None

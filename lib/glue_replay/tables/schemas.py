@@ -93,6 +93,7 @@ RUNS_SCHEMA = _fields(
     ("rows_written", LongType()),
     ("rows_outboxed", LongType()),
     ("rows_quarantined", LongType()),
+    ("rows_unchanged", LongType()),
     ("missing_ids", ArrayType(StringType())),
     ("watermark", TimestampType()),
     ("note", StringType()),

@@ -65,8 +65,14 @@ def content_hash(columns: Sequence[str]) -> Column:
 
 
 def deterministic_uuid(*parts: Column) -> Column:
-    """A UUID-shaped id derived from ``parts`` (SHA-256 based): same parts, same id."""
-    digest = F.sha2(F.concat_ws("|", *parts), 256)
+    """A UUID-shaped id derived from ``parts`` (SHA-256 based): same parts, same id.
+
+    The parts are hashed as a JSON array of text, an unambiguous encoding: a separator inside
+    one part cannot make two different lists of parts hash the same input.
+
+        ("bau", "customers", "7") -> sha256('["bau","customers","7"]') as 8-4-4-4-12 hex
+    """
+    digest = F.sha2(F.to_json(F.array(*[p.cast("string") for p in parts])), 256)
     return F.concat_ws(
         "-",
         F.substring(digest, 1, 8),
