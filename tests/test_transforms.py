@@ -390,7 +390,7 @@ def test_bau_event_ids_name_the_change_not_the_run(spark: SparkSession) -> None:
     decided = spark.createDataFrame(
         [
             (*_customer("1", "a@x.io", T(2026, 2, 1)), "h1", False, True),
-            (*_customer("1", "a@x.io", T(2026, 2, 1)), "h2", False, True),
+            (*_customer("1", "b@x.io", T(2026, 2, 1)), "h2", False, True),
         ],
         _extended(
             ("content_hash", StringType()), ("is_new", BooleanType()), ("emit", BooleanType())
@@ -399,28 +399,27 @@ def test_bau_event_ids_name_the_change_not_the_run(spark: SparkSession) -> None:
     at = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
     def ids(request: ReplayRequest) -> DataFrame:
-        events = outbox_events(decided.withColumn("content", F.col("content_hash")), CUSTOMERS,
-                               request, at)  # fmt: skip
-        return events.select("content", "event_id")  # type: ignore[no-any-return]
+        events = outbox_events(decided, CUSTOMERS, request, at)
+        return events.select(F.get_json_object("payload", "$.email").alias("email"), "event_id")
 
     # Two BAU runs (two requests) emitting the same change: one id, the documented derivation
     # sha256('["bau-change","customers","1","2026-02-01T00:00:00.000000","h1"]') as a UUID.
     # Another content at the same version is another change, so another id.
     bau = [
-        ("h1", "15e855be-e7da-0e0e-45b2-979b09bd4337"),
-        ("h2", "fc49eacb-fa99-2a68-7bcd-7f9693284aed"),
+        ("a@x.io", "h1", "15e855be-e7da-0e0e-45b2-979b09bd4337"),
+        ("b@x.io", "h2", "fc49eacb-fa99-2a68-7bcd-7f9693284aed"),
     ]
     for request_id in ("bau-1", "bau-2"):
         assert_df_equality(
             ids(ReplayRequest(ReplayMode.BAU, request_id)),
-            spark.createDataFrame(bau, "content string, event_id string"),
+            spark.createDataFrame([(e, i) for e, _, i in bau], "email string, event_id string"),
             ignore_row_order=True,
             ignore_nullable=True,
         )
     assert [
         _documented_id("bau-change", "customers", "1", "2026-02-01T00:00:00.000000", content)
-        for content, _ in bau
-    ] == [event_id for _, event_id in bau]
+        for _, content, _ in bau
+    ] == [event_id for _, _, event_id in bau]
     # A replay, even by a request named like a BAU one, gets a replay id: from the request and
     # the version, never equal to a BAU id.
     replay_id = _documented_id("replay", "bau-1", "customers", "1", "2026-02-01T00:00:00.000000")
@@ -428,7 +427,7 @@ def test_bau_event_ids_name_the_change_not_the_run(spark: SparkSession) -> None:
     assert_df_equality(
         ids(ReplayRequest(ReplayMode.FULL, "bau-1")),
         spark.createDataFrame(
-            [("h1", replay_id), ("h2", replay_id)], "content string, event_id string"
+            [("a@x.io", replay_id), ("b@x.io", replay_id)], "email string, event_id string"
         ),
         ignore_row_order=True,
         ignore_nullable=True,
