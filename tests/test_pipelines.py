@@ -205,8 +205,9 @@ def test_full_replay_normalizes_every_record_and_emits_one_event_each(
         ledger(spark, tables, "full-1"),
         spark.createDataFrame(
             [
-                ("ingest", "full", "succeeded", 60, 60, 0, 0, [], None, None, None),
-                ("normalize", "full", "succeeded", 60, 57, 57, 3, [], None, None, None),
+                ("ingest", "full", "succeeded", 60, 60, 0, 0, [], None, None, None, 0),
+                # 60 raw rows = 57 written + 0 unchanged + 3 quarantined.
+                ("normalize", "full", "succeeded", 60, 57, 57, 3, [], None, None, None, 0),
             ],
             LEDGER_COLUMNS,
         ),
