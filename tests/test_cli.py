@@ -1045,7 +1045,7 @@ def test_a_local_replay_runs_both_stages_and_status_reads_its_ledger(
         f"request {request_id} for customers: targeted (3 ids from {export})",
         f"running ingest -> normalize on local Spark, warehouse {warehouse}",
     ]
-    outbox = spark.read.format("delta").load(f"{warehouse}/outbox")
+    outbox = spark.read.format("delta").load(f"{warehouse}/outbox/customers")
     assert_df_equality(
         outbox.select("aggregate_id", "event_type", "request_id", "replay_mode"),
         spark.createDataFrame(

@@ -220,7 +220,7 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
     """Select, normalize, decide and write one request's worth of ``entity``."""
     spark, request, warehouse = context.spark, context.request, context.warehouse
     raw_path, normalized_path = warehouse.raw(entity.name), warehouse.normalized(entity.name)
-    quarantine_path = warehouse.quarantine(entity.name)
+    quarantine_path = warehouse.quarantine_of(STAGE, entity.name)
     schema = normalized_schema(entity)
     # Pin every input: recomputing a cached frame after our own writes must see the same data.
     raw = read_table(spark, raw_path, RAW_SCHEMA, table_version(spark, raw_path))
@@ -256,7 +256,7 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
 
         append_once(
             events,
-            warehouse.outbox,
+            warehouse.outbox_of(entity.name),
             OUTBOX_SCHEMA,
             context.app_id("outbox"),
             OUTBOX_PARTITIONS,

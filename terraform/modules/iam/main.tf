@@ -47,9 +47,13 @@ locals {
   # keys, which hold no data: the exact key, with a trailing slash, and "<dir>_$folder$".
   folder_markers = {
     for key, job in var.jobs : key => flatten([
-      for folder in concat([local.warehouse_objects], distinct([
-        for table in concat(job.reads, job.writes) : "${local.warehouse_objects}/${split("/", table)[0]}" if length(split("/", table)) > 1
-      ])) : [folder, "${folder}/", "${folder}_$folder$"]
+      # Every folder above a table (runs/ and runs/ingest/ above runs/ingest/<entity>).
+      for folder in concat([local.warehouse_objects], distinct(flatten([
+        for table in concat(job.reads, job.writes) : [
+          for depth in range(1, length(split("/", table))) :
+          "${local.warehouse_objects}/${join("/", slice(split("/", table), 0, depth))}"
+        ]
+      ]))) : [folder, "${folder}/", "${folder}_$folder$"]
     ])
   }
   glue_log_groups  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws-glue/*"
@@ -130,6 +134,14 @@ data "aws_iam_policy_document" "glue" {
       variable = "s3:prefix"
       values   = [var.warehouse_prefix, "${var.warehouse_prefix}/*"]
     }
+  }
+
+  # The request registry: each job reads a request's claim and creates it when absent
+  # (a conditional PutObject); it never deletes or lists one.
+  statement {
+    sid       = "ClaimRequests"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.warehouse_objects}/requests/*"]
   }
 
   statement {
