@@ -12,8 +12,8 @@ second with exit 2, never after Spark has started. BAU windows, which each stage
 its own watermark, are not part of the identity; neither is ``--dry_run`` (a dry run checks
 the registry but claims nothing: its ledger row stays its only write).
 
-    claim_request(warehouse, request, "customers", "ingest", "jr_1")   # first stage: claims
-    claim_request(warehouse, other, "customers", "normalize", "jr_2")  # RequestConflictError
+    claim_request(warehouse, request, "invoices", "ingest", "jr_1")   # first stage: claims
+    claim_request(warehouse, other, "invoices", "normalize", "jr_2")  # RequestConflictError
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class RequestIdentity:
         )
 
     def describe(self) -> str:
-        """``targeted (3 ids) of customers``, ``since 2026-01-01 until 2026-02-01 of orders``."""
+        """``targeted (3 ids) of invoices``, ``since 2026-01-01 until 2026-02-01 of invoices``."""
         what = self.mode
         if self.date:
             what += f" {self.date}" + (f" until {self.until}" if self.until else "")

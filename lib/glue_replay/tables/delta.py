@@ -26,8 +26,8 @@ class Warehouse:
     - ``outbox/<entity>``: the events of one entity's normalize (the ``outbox`` of DESIGN §5);
     - ``quarantine/<entity>/<stage>``: what one job quarantined (``quarantine/<entity>``).
 
-        Warehouse("s3://lake/replay").runs_of("ingest", "orders")
-        -> "s3://lake/replay/runs/ingest/orders"
+        Warehouse("s3://lake/replay").runs_of("ingest", "invoices")
+        -> "s3://lake/replay/runs/ingest/invoices"
     """
 
     def __init__(self, root: str) -> None:
@@ -75,7 +75,7 @@ class Warehouse:
 def tables_under(spark: SparkSession, folder: str, depth: int) -> list[str]:
     """The Delta tables ``depth`` folder levels below ``folder``, sorted (none if it is absent).
 
-    tables_under(spark, warehouse.runs, 2) -> [".../runs/ingest/customers", ...]
+    tables_under(spark, warehouse.runs, 2) -> [".../runs/ingest/invoices", ...]
     """
     jvm = spark.sparkContext._jvm
     assert jvm is not None

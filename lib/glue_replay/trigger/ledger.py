@@ -8,7 +8,7 @@ operator looks at from each (a column an older table lacks reads as ``None``) an
 list of rows::
 
     ledger_tables("/data/wh")
-    -> ["/data/wh/runs/ingest/customers", "/data/wh/runs/normalize/customers"]
+    -> ["/data/wh/runs/ingest/invoices", "/data/wh/runs/normalize/invoices"]
 
 A killed attempt stays ``running`` in the ledger. :func:`with_abandoned` shows it as
 ``abandoned`` once a later attempt of the same request, stage and entity has started, or once
@@ -107,7 +107,7 @@ class LedgerRow:
     def describe(self) -> str:
         """One line for ``glue-replay status``::
 
-        ingest     orders     succeeded  read 2, written 2, unchanged 0, outboxed 0,
+        ingest     invoices   succeeded  read 2, written 2, unchanged 0, outboxed 0,
         quarantined 0, missing ids 0  run jr_1 (started 2026-01-05 10:00:00Z, took 21s)
         """
         unchanged = "" if self.rows_unchanged is None else f"unchanged {self.rows_unchanged}, "
@@ -181,7 +181,7 @@ class RunsFilter:
         return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
     def describe(self) -> str:
-        """``request fix-1, entity orders`` (empty without a filter)."""
+        """``request fix-1, entity invoices`` (empty without a filter)."""
         parts = [
             f"{name} {value}"
             for name, value in (
@@ -371,7 +371,7 @@ def with_abandoned(
     (it appears in ``rows``), or when its run id is in ``ended_runs`` (run id -> the final Glue
     state of that job run)::
 
-        running normalize customers fix-1 run jr_1 (10:00), running ... run jr_2 (10:05)
+        running normalize invoices fix-1 run jr_1 (10:00), running ... run jr_2 (10:05)
         -> abandoned ... jr_1 ("attempt jr_2 of the same request started later"), running ... jr_2
     """
     ended_runs = ended_runs or {}
@@ -436,7 +436,7 @@ def format_runs_table(rows: Sequence[LedgerRow]) -> list[str]:
     row's table lacks is left empty, and so is ``took`` for a run that has not finished::
 
         started               stage   entity     request  mode  status     read  ...  took  error
-        2026-01-05 10:00:00Z  ingest  customers  fix-1    full  succeeded     3  ...   21s
+        2026-01-05 10:00:00Z  ingest  invoices   fix-1    full  succeeded     3  ...   21s
     """
     cells = [[heading for heading, _ in _TABLE_COLUMNS]]
     cells.extend(_cells(row) for row in rows)
