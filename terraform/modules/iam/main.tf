@@ -2,8 +2,10 @@
 # needs:
 # - a Glue job reads its own script, the wheel and extra jars; uses its --TempDir; reads the
 #   warehouse tables it reads and writes the tables it writes, by table path (var.jobs[*].reads /
-#   .writes: ingest writes raw/<entity>, quarantine/<entity> and runs; normalize reads
-#   raw/<entity> and writes normalized/<entity>, outbox, quarantine/<entity> and runs); reads
+#   .writes: ingest writes raw/<entity>, quarantine/<entity>/ingest and runs/ingest/<entity>;
+#   normalize reads raw/<entity> and writes normalized/<entity>, outbox/<entity>,
+#   quarantine/<entity>/normalize and runs/normalize/<entity>: no table has two writers);
+#   claims request ids in requests/ (get, conditional put); reads
 #   uploaded id files (--ids_file); reads the run properties (the replay request) of its own
 #   pipeline's workflows; writes its logs and metrics; and, for the ingest job of a pipeline that
 #   has one, reads that pipeline's source token secret.
@@ -23,7 +25,7 @@ locals {
 
   warehouse_objects = "${var.warehouse_bucket_arn}/${var.warehouse_prefix}"
   # A table's objects, its key (a directory HEAD) and the marker some Hadoop S3 clients write
-  # for an empty directory ("<dir>_$folder$"). A table is a path: raw/customers, outbox.
+  # for an empty directory ("<dir>_$folder$"). A table is a path: raw/customers, runs/ingest/customers.
   table_objects = {
     for key, job in var.jobs : key => {
       read = flatten([
