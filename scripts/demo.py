@@ -36,7 +36,7 @@ from pyspark.sql import functions as F  # noqa: E402
 
 from glue_replay import Pipeline, run_ingest_job, run_normalize_job  # noqa: E402
 from glue_replay.runtime import build_spark_session  # noqa: E402
-from glue_replay.tables import Warehouse  # noqa: E402
+from glue_replay.tables import Warehouse, read_quarantine, read_runs  # noqa: E402
 from glue_replay_devtools.postgres import SampleShop, start_sample_shop  # noqa: E402
 from glue_replay_examples.customers import PIPELINE as CUSTOMERS  # noqa: E402
 from glue_replay_examples.orders import PIPELINE as ORDERS  # noqa: E402
@@ -153,7 +153,7 @@ def report(
 ) -> bool:
     entity = demo.pipeline.entity
     banner(f"{entity.name}: runs ledger")
-    runs = spark.read.format("delta").load(warehouse.runs).where(F.col("entity") == entity.name)
+    runs = read_runs(spark, warehouse).where(F.col("entity") == entity.name)
     runs.orderBy("started_at", "stage").select(
         "request_id",
         "stage",
@@ -166,11 +166,7 @@ def report(
         F.size("missing_ids").alias("missing"),
     ).show(truncate=False)
 
-    outbox = (
-        spark.read.format("delta")
-        .load(warehouse.outbox)
-        .where(F.col("aggregate_type") == entity.name)
-    )
+    outbox = spark.read.format("delta").load(warehouse.outbox_of(entity.name))
     banner(f"{entity.name}: outbox events per run")
     outbox.groupBy("request_id", "replay_mode", "event_type").count().orderBy(
         "request_id", "event_type"
@@ -190,7 +186,7 @@ def report(
     exact = bau_ids == sorted(changed)
     verdict = "exactly" if exact else "NOT exactly"
     print(f"BAU emitted ids {bau_ids}: {verdict} the {len(changed)} changed at the source.")
-    quarantine = spark.read.format("delta").load(warehouse.quarantine(entity.name))
+    quarantine = read_quarantine(spark, warehouse, entity.name)
     print(f"quarantined {entity.name} records (malformed at the source): {quarantine.count()}")
     return exact
 
@@ -201,11 +197,11 @@ def print_tables(warehouse: Warehouse, entities: list[str]) -> None:
         for name, path in (
             ("raw", warehouse.raw(entity)),
             ("normalized", warehouse.normalized(entity)),
-            ("quarantine", warehouse.quarantine(entity)),
+            ("quarantine", f"{warehouse.quarantine(entity)}/<stage>"),
         ):
             print(f"  {name:<11} {path}")
-    print(f"  {'outbox':<11} {warehouse.outbox}")
-    print(f"  {'runs':<11} {warehouse.runs}")
+    print(f"  {'outbox':<11} {warehouse.outbox}/<entity>")
+    print(f"  {'runs':<11} {warehouse.runs}/<stage>/<entity>")
 
 
 def prepare_warehouse(path: Path) -> None:

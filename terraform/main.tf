@@ -42,14 +42,17 @@ locals {
         entity             = entity
         script             = pipeline.ingest_script
         reads              = []
-        writes             = ["raw/${entity}", "quarantine/${entity}", "runs"]
+        writes             = ["raw/${entity}", "quarantine/${entity}/ingest", "runs/ingest/${entity}"]
         reads_source_token = pipeline.reads_source_token
       }
       "${entity}-normalize" = {
-        entity             = entity
-        script             = pipeline.normalize_script
-        reads              = ["raw/${entity}"]
-        writes             = ["normalized/${entity}", "outbox", "quarantine/${entity}", "runs"]
+        entity = entity
+        script = pipeline.normalize_script
+        reads  = ["raw/${entity}"]
+        writes = [
+          "normalized/${entity}", "outbox/${entity}", "quarantine/${entity}/normalize",
+          "runs/normalize/${entity}",
+        ]
         reads_source_token = false
       }
     }

@@ -31,6 +31,7 @@ SLOW_MODULES = frozenset(
         "test_jdbc_source",
         "test_ingest_batches",
         "test_standalone_cluster",
+        "test_concurrent_writers",
     }
 )
 

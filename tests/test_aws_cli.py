@@ -279,10 +279,10 @@ def test_the_glue_replay_cli_starts_what_the_job_parses_back(
 def test_status_reads_a_ledger_on_s3_with_delta_rs(
     endpoint: str, aws_env: dict[str, str], glue: Any, spark: SparkSession, tmp_path: Path
 ) -> None:
-    # A ledger row as a failed Glue run leaves it, written by the jobs' own ledger code, then
-    # put on (moto's) S3 as the jobs would have written it there.
+    # A ledger row as a failed Glue run leaves it, written by the jobs' own ledger code in the
+    # normalize job's own table, then put on (moto's) S3 as the job would have written it there.
     local = tmp_path / "runs"
-    RunsLedger(spark, str(local)).start(
+    RunsLedger(spark, str(local / "normalize" / "customers")).start(
         RunRecord(
             run_id="jr_9",
             request_id="fix-9",
@@ -348,7 +348,8 @@ def test_status_reads_a_ledger_on_s3_with_delta_rs(
     assert result.stdout.splitlines() == [
         "request fix-9",
         "ledger s3://lake/glue-replay/runs:",
-        "  normalize  customers  failed     read 3, written 0, outboxed 0, quarantined 0, "
+        "  normalize  customers  failed     read 3, written 0, unchanged 0, outboxed 0, "
+        "quarantined 0, "
         "missing ids 1  run jr_9 (started 2026-11-27 10:00:00Z, took 2m 05s)  "
         "error: SourceError: the API answered 503",
         f"glue: no recent run of {CUSTOMERS.workflow_name}, {INGEST}, {NORMALIZE} carries "

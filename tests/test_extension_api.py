@@ -37,7 +37,7 @@ from hcl2.utils import SerializationOptions
 from pyspark.sql import DataFrame, SparkSession
 
 from glue_replay import Pipeline, run_normalize_job
-from glue_replay.tables import Warehouse
+from glue_replay.tables import Warehouse, read_outbox, read_quarantine, read_runs
 from glue_replay.testing import REQUEST_IDS, ConformanceError, check_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
@@ -190,7 +190,7 @@ def test_the_readme_registration_and_terraform_entry_match_the_pipeline(
 def test_the_readme_pipeline_passes_the_conformance_kit_in_every_mode(
     spark: SparkSession, conformed: Warehouse
 ) -> None:
-    runs = read(spark, conformed.runs).select(
+    runs = read_runs(spark, conformed).select(
         "request_id",
         "stage",
         "replay_mode",
@@ -223,7 +223,7 @@ def test_the_readme_pipeline_passes_the_conformance_kit_in_every_mode(
     )
 
     listed, changed = "product.listed", "product.changed"
-    events = read(spark, conformed.outbox).select(
+    events = read_outbox(spark, conformed).select(
         "request_id", "aggregate_type", "aggregate_id", "event_type", "replay_mode", "payload"
     )
     kettle_v4 = '{"sku":"ABC-0001","name":"Kettle","price":9.99,"revision":4}'
@@ -265,7 +265,7 @@ def test_the_readme_pipeline_passes_the_conformance_kit_in_every_mode(
     )
 
     # Each bad raw row once: BAU re-read the backfill's row and did not quarantine it again.
-    quarantine = read(spark, conformed.quarantine("products")).select(
+    quarantine = read_quarantine(spark, conformed, "products").select(
         "id", "reason", "stage", "request_id"
     )
     assert_rows(
@@ -328,7 +328,7 @@ def test_the_ingest_script_runs_as_a_glue_job_and_normalize_follows(
                              spark=spark) == 0  # fmt: skip
 
     assert_rows(
-        read(spark, tables.runs).select(
+        read_runs(spark, tables).select(
             "request_id", "job_name", "stage", "replay_mode", "status", "rows_read",
             "rows_outboxed", "missing_ids",
         ),
@@ -339,7 +339,7 @@ def test_the_ingest_script_runs_as_a_glue_job_and_normalize_follows(
         spark,
     )  # fmt: skip
     assert_rows(
-        read(spark, tables.outbox).select("aggregate_id", "event_type", "replay_mode"),
+        read_outbox(spark, tables).select("aggregate_id", "event_type", "replay_mode"),
         [("ABC-0002", "product.listed", "targeted"), ("ABC-0005", "product.listed", "targeted")],
         spark,
     )

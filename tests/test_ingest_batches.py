@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from glue_replay import Entity, Pipeline, Source, run_ingest_job
-from glue_replay.tables import Warehouse
+from glue_replay.tables import Warehouse, read_runs
 
 SCHEMA = StructType([StructField("id", StringType()), StructField("updated_at", TimestampType())])
 BATCHES = [["a1", "a2"], ["b1"], ["c1", "c2"]]
@@ -85,7 +85,7 @@ def test_a_failed_batch_is_completed_by_the_retry_and_nothing_is_appended_twice(
 
     assert run_ingest_job(argv, pipeline, spark=spark) == 1
     tables = Warehouse(warehouse)
-    (failed,) = spark.read.format("delta").load(tables.runs).collect()
+    (failed,) = read_runs(spark, tables).collect()
     assert failed["status"] == "failed"
     # The cause's own text is Spark's (a Python worker traceback); the ledger keeps its type.
     assert failed["error"].startswith("IncompleteReadError: batch 2 of 3 failed (")
@@ -117,8 +117,7 @@ def test_a_failed_batch_is_completed_by_the_retry_and_nothing_is_appended_twice(
     reads = Path(source.reads).read_text().split()
     assert sorted(r for r in reads if r.startswith("1:")) == ["1:a1", "1:a2"]
     retry = (
-        spark.read.format("delta")
-        .load(tables.runs)
+        read_runs(spark, tables)
         .where(F.col("status") == "succeeded")
         .select("rows_read", "rows_written", "rows_quarantined")
     )

@@ -163,7 +163,8 @@ Snapshot = frozenset[tuple[str, int, int]]
 def delta_warehouse(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real warehouse: raw (version 1, one row), outbox and runs (version 0)."""
     root = tmp_path_factory.mktemp("invalid-requests") / "warehouse"
-    raw, outbox, runs = f"{root}/raw/customers", f"{root}/outbox", f"{root}/runs"
+    raw, outbox = f"{root}/raw/customers", f"{root}/outbox/customers"
+    runs = f"{root}/runs/ingest/customers"
     ensure_table(spark, raw, RAW_SCHEMA, RAW_PARTITIONS)
     ensure_table(spark, outbox, OUTBOX_SCHEMA, OUTBOX_PARTITIONS)
     ensure_table(spark, runs, RUNS_SCHEMA)

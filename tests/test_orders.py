@@ -25,7 +25,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from glue_replay import Pipeline, SourceSettings, run_ingest_job
-from glue_replay.tables import Warehouse
+from glue_replay.tables import Warehouse, read_outbox, read_quarantine, read_runs
 from glue_replay.tables.delta import table_exists
 from glue_replay.testing import REQUEST_IDS, ConformanceReport, SteppingClock, check_pipeline
 from glue_replay_devtools.postgres import Login, Order, OrderLine, PostgresServer, insert_orders
@@ -158,7 +158,7 @@ def assert_rows(actual: DataFrame, rows: list[tuple[Any, ...]], schema: Any) -> 
 
 def events(spark: SparkSession, tables: Warehouse, request: str) -> DataFrame:
     return (
-        read(spark, tables.outbox)
+        read_outbox(spark, tables)
         .where(F.col("request_id") == request)
         .select("aggregate_id", "event_type", "replay_mode")
     )
@@ -173,7 +173,7 @@ LEDGER = (
 
 def ledger(spark: SparkSession, tables: Warehouse, request: str) -> DataFrame:
     return (
-        read(spark, tables.runs)
+        read_runs(spark, tables)
         .where(F.col("request_id") == request)
         .orderBy("started_at", "stage")
         .select(
@@ -287,7 +287,7 @@ def test_full_ingests_the_shops_orders_as_postgresql_serves_them(
         EVENTS,
     )
     assert_rows(
-        read(spark, tables.quarantine("orders"))
+        read_quarantine(spark, tables, "orders")
         .where(F.col("request_id") == FULL)
         .select("id", "reason", "stage"),
         [(i, reason, "normalize") for i, reason in REASONS.items()],
@@ -319,7 +319,7 @@ def test_normalized_orders_are_the_shops_latest_versions(
     )
     # The outbox payload is the normalized record; amounts survive exactly.
     event = (
-        read(spark, Warehouse(report.warehouse).outbox)
+        read_outbox(spark, Warehouse(report.warehouse))
         .where((F.col("request_id") == FULL) & (F.col("aggregate_id") == "1003"))
         .select("payload")
         .first()
@@ -473,7 +473,7 @@ def test_a_source_failure_fails_the_run_with_one_line_and_appends_nothing(
     line = f"JDBC orders at {jdbc_url}: {error}"
     assert stderr.getvalue() == f"ingest_orders: failed: {line}\n"
     tables = Warehouse(str(warehouse))
-    rows = read(spark, tables.runs).select("stage", "replay_mode", "status", "error").collect()
+    rows = read_runs(spark, tables).select("stage", "replay_mode", "status", "error").collect()
     assert rows == [("ingest", "full", "failed", f"SourceError: {line}")]
     assert not table_exists(spark, tables.raw("orders"))
     for secret in ("Wrong-Sentinel-31", postgres.reader.password):

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +22,16 @@ from pyspark.sql import functions as F
 
 from glue_replay import run_ingest_job, run_normalize_job
 from glue_replay.pipelines import normalize as normalize_module
-from glue_replay.tables import RunsLedger, Warehouse
+from glue_replay.request import ReplayMode, ReplayRequest
+from glue_replay.tables import (
+    RunRecord,
+    RunsLedger,
+    RunStatus,
+    Warehouse,
+    read_outbox,
+    read_quarantine,
+    read_runs,
+)
 from glue_replay.tables.delta import table_exists, table_version
 from glue_replay_devtools.sample_api import SampleApiServer
 from glue_replay_examples.customers import PIPELINE
@@ -102,7 +112,7 @@ def read(spark: SparkSession, path: str) -> DataFrame:
 
 def events(spark: SparkSession, tables: Warehouse, request_id: str) -> DataFrame:
     return (
-        read(spark, tables.outbox)
+        read_outbox(spark, tables)
         .where(F.col("request_id") == request_id)
         .select("aggregate_id", "event_type", "replay_mode")
     )
@@ -122,7 +132,7 @@ LEDGER_COLUMNS = (
 
 def ledger(spark: SparkSession, tables: Warehouse, request_id: str) -> DataFrame:
     return (
-        read(spark, tables.runs)
+        read_runs(spark, tables)
         .where(F.col("request_id") == request_id)
         .orderBy("started_at", "stage")
         .select(*[c.split()[0] for c in LEDGER_COLUMNS.split(", ")])
@@ -187,7 +197,7 @@ def test_full_replay_normalizes_every_record_and_emits_one_event_each(
     assert metadata.distinct().collect() == [(T(), "full-1", "full", T(1 / 60))]
 
     assert_events(spark, tables, "full-1", event_rows(VALID_IDS, "created", "full"))
-    quarantine = read(spark, tables.quarantine("customers")).select("id", "reason", "stage")
+    quarantine = read_quarantine(spark, tables, "customers").select("id", "reason", "stage")
     assert_df_equality(
         quarantine,
         spark.createDataFrame(
@@ -264,12 +274,12 @@ def test_bau_picks_up_exactly_the_changes_and_only_bau_moves_the_watermark(
         ignore_nullable=True,
     )  # fmt: skip
     # The quarantine already holds the three malformed raw rows: BAU does not add them again.
-    assert read(spark, tables.quarantine("customers")).count() == 3
+    assert read_quarantine(spark, tables, "customers").count() == 3
 
     # A replay in between does not move the watermark ...
     clock.advance(minutes=10)
     jobs.both("--replay_mode", "since", "--date", "2026-01-01", "--request_id", "since-1")
-    runs = RunsLedger(spark, tables.runs)
+    runs = RunsLedger(spark, tables.runs_of("ingest", "customers"))
     assert runs.last_watermark("ingest", "customers") == NOW + timedelta(hours=2, minutes=1)
 
     # ... so the next BAU run starts at the last BAU watermark minus the 10 minute overlap.
@@ -300,7 +310,12 @@ def test_since_replays_the_window_and_re_emits_unchanged_records(
     clock.advance(hours=1)
     jobs.both(*window, "--request_id", "since-2")
     assert_events(spark, tables, "since-2", event_rows(in_window, "updated", "since"))
-    assert RunsLedger(spark, tables.runs).last_watermark("ingest", "customers") is None
+    assert (
+        RunsLedger(spark, tables.runs_of("ingest", "customers")).last_watermark(
+            "ingest", "customers"
+        )
+        is None
+    )
 
 
 def test_targeted_replay_from_a_csv_reports_missing_ids(
@@ -333,7 +348,7 @@ def test_the_same_request_twice_writes_nothing_twice(
 
     assert {path: _version(spark, path) for path in _data_tables(tables)} == versions
     assert_events(spark, tables, "t-1", event_rows(["3", "4"], "created", "targeted"))
-    runs = read(spark, tables.runs).where(F.col("request_id") == "t-1")
+    runs = read_runs(spark, tables).where(F.col("request_id") == "t-1")
     assert runs.orderBy("started_at", "stage").select("stage", "run_id", "note").collect() == [
         ("ingest", "jr_1", None),
         ("normalize", "jr_1", None),
@@ -357,7 +372,7 @@ def test_a_run_killed_between_outbox_and_merge_is_finished_by_its_retry(
 
     monkeypatch.setattr(normalize_module, "_merge_latest", killed)
     assert jobs.normalize(*request, "--JOB_RUN_ID", "jr_1") == 1
-    failed = read(spark, tables.runs).where(F.col("run_id") == "jr_1")
+    failed = read_runs(spark, tables).where(F.col("run_id") == "jr_1")
     assert failed.select("status", "error").collect() == [
         ("failed", "RuntimeError: killed before the MERGE")
     ]
@@ -408,7 +423,7 @@ def test_a_bau_after_one_killed_between_outbox_and_merge_publishes_each_change_o
     clock.advance(hours=1)
     jobs.both("--request_id", "bau-2")
     bau_events = (
-        read(spark, tables.outbox)
+        read_outbox(spark, tables)
         .where(F.col("replay_mode") == "bau")
         .select("event_id", "aggregate_id", "event_type", "request_id")
     )
@@ -454,7 +469,7 @@ def test_a_since_request_quarantines_what_it_ingested_whose_time_does_not_parse(
     jobs.both(*window, "--request_id", "since-aug")
 
     quarantined = (
-        read(spark, tables.quarantine("customers"))
+        read_quarantine(spark, tables, "customers")
         .where(F.col("request_id") == "since-aug")
         .select("id", "reason", "source_updated_at", "stage", "replay_mode")
     )
@@ -485,6 +500,84 @@ def test_a_since_request_quarantines_what_it_ingested_whose_time_does_not_parse(
     )  # fmt: skip
 
 
+def test_an_attempt_that_died_is_marked_abandoned_by_the_next_attempt(
+    spark: SparkSession, jobs: Jobs, tables: Warehouse, clock: SteppingClock
+) -> None:
+    """A kill leaves the attempt's row ``running`` (its start, no finish): the finding was that
+    it said so forever. The next attempt of the same request marks it ``abandoned``."""
+    request = ("--replay_mode", "targeted", "--ids", "5", "--request_id", "t-9")
+    ledger_path = tables.runs_of("ingest", "customers")
+    killed = RunRecord(
+        run_id="jr_1",
+        request_id="t-9",
+        job_name="ingest_customers",
+        stage="ingest",
+        entity="customers",
+        replay_mode="targeted",
+        status=RunStatus.RUNNING,
+        requested_by="glue",
+        arguments="{}",
+        request_fingerprint=ReplayRequest(
+            mode=ReplayMode.TARGETED, request_id="t-9", ids=("5",)
+        ).fingerprint(),
+        id_count=1,
+        window_start=None,
+        window_end=None,
+        started_at=NOW,
+    )
+    RunsLedger(spark, ledger_path).start(killed)  # what a kill right after the start leaves
+
+    clock.advance(minutes=30)
+    assert jobs.ingest(*request, "--JOB_RUN_ID", "jr_1_attempt_1") == 0
+    rows = read(spark, ledger_path).orderBy("started_at")
+    assert_df_equality(
+        rows.select("run_id", "status", "finished_at", "note"),
+        spark.createDataFrame(
+            [
+                (
+                    "jr_1",
+                    "abandoned",
+                    datetime(2026, 6, 1, 12, 30),
+                    "abandoned: run jr_1_attempt_1 of the same request started at "
+                    "2026-06-01T12:30:00+00:00 while this attempt was still marked running",
+                ),
+                ("jr_1_attempt_1", "succeeded", datetime(2026, 6, 1, 12, 30), None),
+            ],
+            "run_id string, status string, finished_at timestamp, note string",
+        ),
+        ignore_nullable=True,
+    )
+
+
+def test_the_ledger_keeps_every_missing_id_in_one_write(
+    spark: SparkSession, tables: Warehouse
+) -> None:
+    """100,000 missing ids (the finding: one literal per id, 59 s for 97,000): the row is
+    written as data, and holds every id, in order."""
+    missing = [f"M{n:06d}" for n in range(100_000)]
+    ledger_ = RunsLedger(spark, tables.runs_of("ingest", "customers"))
+    run = RunRecord(
+        run_id="jr_big",
+        request_id="t-big",
+        job_name="ingest_customers",
+        stage="ingest",
+        entity="customers",
+        replay_mode="targeted",
+        status=RunStatus.RUNNING,
+        requested_by="glue",
+        arguments="{}",
+        request_fingerprint="f",
+        id_count=100_000,
+        window_start=None,
+        window_end=None,
+        started_at=NOW,
+    )
+    ledger_.start(run)
+    ledger_.finish(replace(run, status=RunStatus.SUCCEEDED, missing_ids=missing))
+    (stored,) = ledger_.attempts("t-big", "ingest", "customers")
+    assert (stored.status, stored.missing_ids == missing) == (RunStatus.SUCCEEDED, True)
+
+
 def test_an_older_replayed_version_never_overwrites_a_newer_one(
     spark: SparkSession,
     jobs: Jobs,
@@ -508,7 +601,7 @@ def test_an_older_replayed_version_never_overwrites_a_newer_one(
     assert current.select("status", "updated_at", "request_id").collect() == [
         ("active", T(1 + 1 / 60), "bau-1")
     ]
-    replayed = read(spark, tables.outbox).where(F.col("request_id") == "since-old")
+    replayed = read_outbox(spark, tables).where(F.col("request_id") == "since-old")
     assert sorted(
         (r["aggregate_id"], r["status"], r["updated_at"])
         for r in replayed.select(
@@ -540,11 +633,32 @@ def test_dry_run_writes_no_data_table(
 def test_a_request_id_reused_for_another_request_is_refused(
     spark: SparkSession, jobs: Jobs, tables: Warehouse, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert jobs.ingest("--replay_mode", "targeted", "--ids", "1", "--request_id", "r-1") == 0
-    before = _version(spark, tables.runs)
+    """Also across stages: the finding was a ``normalize --replay_mode full`` accepted under the
+    request id of a targeted ingest (it emitted every record, and the request's own targeted
+    normalize was refused afterwards, so the request could never finish)."""
+    targeted = ("--replay_mode", "targeted", "--ids", "1,2", "--request_id", "r-1")
+    assert jobs.ingest(*targeted) == 0
+    capsys.readouterr()
+    ledgers = [tables.runs_of(stage, "customers") for stage in ("ingest", "normalize")]
+    before = [_version(spark, path) for path in ledgers]
     assert jobs.ingest("--replay_mode", "targeted", "--ids", "2", "--request_id", "r-1") == 2
-    assert _version(spark, tables.runs) == before
-    assert "--request_id r-1 was already used" in capsys.readouterr().err
+    assert jobs.normalize("--replay_mode", "full", "--request_id", "r-1") == 2
+    assert [_version(spark, path) for path in ledgers] == before
+    assert not table_exists(spark, tables.outbox_of("customers"))
+    refusal = (
+        "invalid request: --request_id r-1 names another request: targeted (2 ids) of customers "
+        "(claimed by ingest run {run}), not {other}; use a new request_id"
+    )
+    (run,) = [r["run_id"] for r in read_runs(spark, tables).select("run_id").collect()]
+    assert capsys.readouterr().err.splitlines() == [
+        "ingest_customers: " + refusal.format(run=run, other="targeted (1 id) of customers"),
+        "normalize_customers: " + refusal.format(run=run, other="full of customers"),
+    ]
+
+    # The request's own normalize still runs, and emits exactly its two records.
+    assert jobs.normalize(*targeted) == 0
+    events = read_outbox(spark, tables).select("aggregate_id", "request_id")
+    assert sorted(tuple(r) for r in events.collect()) == [("1", "r-1"), ("2", "r-1")]
 
 
 def test_a_source_failure_fails_the_run_and_the_ledger_says_why(
@@ -554,7 +668,7 @@ def test_a_source_failure_fails_the_run_and_the_ledger_says_why(
     assert jobs.ingest("--replay_mode", "full", "--request_id", "f-1") == 1
     row = ledger(spark, tables, "f-1").select("status").collect()
     assert row == [("failed",)]
-    error = read(spark, tables.runs).select("error").first()["error"]  # type: ignore[index]
+    error = read_runs(spark, tables).select("error").first()["error"]  # type: ignore[index]
     assert error.startswith("SourceError: GET ")
     assert "HTTP 500" in error
     assert not table_exists(spark, tables.raw("customers"))
@@ -585,8 +699,9 @@ def _data_tables(tables: Warehouse) -> list[str]:
     return [
         tables.raw("customers"),
         tables.normalized("customers"),
-        tables.outbox,
-        tables.quarantine("customers"),
+        tables.outbox_of("customers"),
+        tables.quarantine_of("ingest", "customers"),
+        tables.quarantine_of("normalize", "customers"),
     ]
 
 

@@ -46,7 +46,7 @@ from glue_replay.sources.rest import (
     Slice,
     SliceFetcher,
 )
-from glue_replay.tables import Warehouse
+from glue_replay.tables import Warehouse, read_runs
 from glue_replay_devtools.sample_api import SampleApiServer
 from glue_replay_examples.customers import CUSTOMERS, PIPELINE, customers_api_config
 from sample_data import ALL_IDS, NOW, RECORDS
@@ -521,9 +521,14 @@ def test_a_rate_limit_spaces_requests(scripted: Scripted) -> None:
     scripted.answers.append((200, {"data": [], "next_page": None}))
     # 10 requests/s shared by the read's 2 tasks: one every 0.2 s in each task.
     fetch = SliceFetcher(config(scripted.url, requests_per_second=10.0), None, tasks=2)
+    started = time.monotonic()
     assert [r[0] for r in fetch([Slice(0)])] == ["0", "1", "2"]
-    times = [at for _, _, at in scripted.requests]
-    assert all(later - earlier >= 0.19 for earlier, later in itertools.pairwise(times))
+    elapsed = time.monotonic() - started
+    # Four requests, the last three each 0.2 s after the one before: 0.6 s at least, however
+    # loaded the machine (load only delays). Measured where the limit is applied, the client:
+    # the server's arrival times can bunch up when an earlier request's arrival was delayed.
+    assert len(scripted.requests) == 4
+    assert elapsed >= 0.59, elapsed
 
 
 def test_threads_in_a_task_fetch_its_slices_side_by_side() -> None:
@@ -764,7 +769,7 @@ def test_a_read_failed_mid_way_is_completed_by_its_retry_as_of_its_first_attempt
         "updated_since=2025-12-31T00%3A00%3A00Z&updated_before=2026-06-01T12%3A00%3A00Z"
         "&page_size=100",
     ]
-    ledger = spark.read.format("delta").load(tables.runs).orderBy("started_at")
+    ledger = read_runs(spark, tables).orderBy("started_at")
     (failed, done) = ledger.select("status", "error", "rows_read").collect()
     assert failed["status"] == "failed"
     assert failed["error"].endswith(
@@ -868,7 +873,7 @@ def test_an_ingest_job_never_shows_the_token(
     tables = Warehouse(warehouse)
     raw = spark.read.format("delta").load(tables.raw("customers")).select("id")
     assert sorted(r["id"] for r in raw.collect()) == sorted(ALL_IDS)
-    ledger = spark.read.format("delta").load(tables.runs)
+    ledger = read_runs(spark, tables)
     assert ledger.select("request_id", "status").orderBy("request_id").collect() == [
         ("full-1", "succeeded"),
         ("full-2", "failed"),

@@ -918,16 +918,39 @@ def test_bau_and_replay_workflows_run_normalize_after_ingest(deployment: Deploym
 # --- IAM -----------------------------------------------------------------------------------------
 
 
+def test_no_two_jobs_may_write_the_same_table(deployment: Deployment) -> None:
+    """One writer per table (DESIGN §6.9): Delta on S3 is safe for one driver at a time and
+    each job runs once at a time, so no table may be writable by two jobs' roles (the ledger
+    and the outbox were, before they became a table per job and per entity)."""
+    policies = deployment.plan("module.iam.aws_iam_role_policy", "glue")
+    writers: dict[str, list[str]] = {}
+    for key, *_ in deployment.jobs():
+        for resource in statements(policies[key]["policy"])["WriteTables"]["Resource"]:
+            if resource.endswith("/*"):
+                writers.setdefault(resource, []).append(key)
+    shared = {table: keys for table, keys in writers.items() if len(keys) > 1}
+    assert shared == {}
+    # Each pipeline: raw, quarantine/ingest and runs/ingest; normalized, outbox,
+    # quarantine/normalize and runs/normalize.
+    assert len(writers) == 7 * len(deployment.pipelines)
+
+
 def test_each_job_role_reaches_only_its_pipelines_tables(deployment: Deployment) -> None:
     policies = deployment.plan("module.iam.aws_iam_role_policy", "glue")
     warehouse = f"arn:aws:s3:::{BUCKETS['warehouse']}/warehouse"
     for key, entity, stage, _ in deployment.jobs():
         if stage == "ingest":
-            reads, writes = [], [f"raw/{entity}", f"quarantine/{entity}", "runs"]
+            reads = []
+            writes = [f"raw/{entity}", f"quarantine/{entity}/ingest", f"runs/ingest/{entity}"]
         else:
             reads, writes = (
                 [f"raw/{entity}"],
-                [f"normalized/{entity}", "outbox", f"quarantine/{entity}", "runs"],
+                [
+                    f"normalized/{entity}",
+                    f"outbox/{entity}",
+                    f"quarantine/{entity}/normalize",
+                    f"runs/normalize/{entity}",
+                ],
             )
         granted = statements(policies[key]["policy"])
         assert set(granted["ReadTables"]["Resource"]) == table_objects(*reads, *writes), key
@@ -939,7 +962,11 @@ def test_each_job_role_reaches_only_its_pipelines_tables(deployment: Deployment)
         }
         folders = [
             warehouse,
-            *{f"{warehouse}/{table.split('/')[0]}" for table in reads + writes if "/" in table},
+            *{
+                f"{warehouse}/{'/'.join(table.split('/')[:depth])}"
+                for table in reads + writes
+                for depth in range(1, table.count("/") + 1)
+            },
         ]
         assert set(granted["HeadTableFolders"]["Resource"]) == {
             f"{folder}{suffix}" for folder in folders for suffix in ("", "/", "_$folder$")
@@ -950,10 +977,13 @@ def test_each_job_role_reaches_only_its_pipelines_tables(deployment: Deployment)
             for resource in statement["Resource"]
             if resource.startswith(f"arn:aws:s3:::{BUCKETS['warehouse']}/")
         ]
+        assert granted["ClaimRequests"]["Resource"] == [f"{warehouse}/requests/*"], key
+        assert set(granted["ClaimRequests"]["Action"]) == {"s3:GetObject", "s3:PutObject"}
         others = (
             set(warehouse_grants)
             - table_objects(*reads, *writes)
             - set(granted["HeadTableFolders"]["Resource"])
+            - {f"{warehouse}/requests/*"}
         )
         assert not others, f"{key} reaches more of the warehouse: {sorted(others)}"
 

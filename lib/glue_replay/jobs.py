@@ -36,6 +36,7 @@ from glue_replay.errors import (
     PipelineDefinitionError,
     RequestConflictError,
 )
+from glue_replay.identity import claim_request
 from glue_replay.request import JobArguments
 
 if TYPE_CHECKING:
@@ -97,7 +98,15 @@ def run_ingest_job(
 
         return stage
 
-    return run_job(argv, entity, prepare, spark=spark, settings=pipeline.settings, clock=clock)
+    return run_job(
+        argv,
+        entity,
+        prepare,
+        spark=spark,
+        settings=pipeline.settings,
+        clock=clock,
+        stage_name="ingest",
+    )
 
 
 def run_normalize_job(
@@ -119,7 +128,7 @@ def run_normalize_job(
 
         return stage
 
-    return run_job(argv, entity, prepare, spark=spark, clock=clock)
+    return run_job(argv, entity, prepare, spark=spark, clock=clock, stage_name="normalize")
 
 
 def run_job(
@@ -130,16 +139,29 @@ def run_job(
     spark: SparkSession | None = None,
     settings: Sequence[str] = (),
     clock: Clock | None = None,
+    stage_name: str = "stage",
 ) -> int:
     """Validate ``argv`` completely (``entity``'s id rule; "today" is ``clock``'s), prepare the
-    stage, then run it on a (given or new) Spark session; returns the exit code."""
+    stage, claim the request id (or refuse it: :mod:`glue_replay.identity`), then run the stage
+    on a (given or new) Spark session; returns the exit code. Everything before Spark starts."""
     job = Path(argv[0]).stem if argv else "glue-replay"
     today = clock().date() if clock is not None else None
     try:
         args = parse_job_arguments(argv, ids=entity.ids, settings=settings, today=today)
         stage = prepare(args)
+        claim_request(
+            args.warehouse,
+            args.request,
+            entity.name,
+            stage_name,
+            args.run_id,
+            now=clock() if clock is not None else None,
+        )
     except InvalidRequestError as exc:
         return _refuse(job, exc)
+    except RequestConflictError as exc:
+        print(f"{job}: invalid request: {exc}", file=sys.stderr, flush=True)
+        return EXIT_INVALID
     except PipelineDefinitionError as exc:
         print(f"{job}: pipeline definition: {exc}", file=sys.stderr, flush=True)
         return EXIT_INVALID

@@ -287,7 +287,8 @@ class PipelineConformance:
     def check_warehouse_is_empty(self) -> None:
         """The kit compares whole tables: it needs a warehouse of its own."""
         problems = self._problems("empty warehouse")
-        for path in [*self._data_tables(), self.tables.runs]:
+        ledgers = [self.tables.runs_of(stage, self.name) for stage in ("ingest", "normalize")]
+        for path in [*self._data_tables(), *ledgers]:
             problems.expect(not table_exists(self.spark, path), f"{path} already exists")
         problems.raise_if_any()
         self.checks.append("empty warehouse")
@@ -377,7 +378,8 @@ class PipelineConformance:
             if not runs:
                 continue
             run = runs[-1]
-            watermark = RunsLedger(self.spark, self.tables.runs).last_watermark(stage, self.name)
+            ledger = RunsLedger(self.spark, self.tables.runs_of(stage, self.name))
+            watermark = ledger.last_watermark(stage, self.name)
             problems.expect(
                 run.watermark is not None and run.watermark == run.window_end,
                 f"{stage}: a BAU run's watermark must be its window end {run.window_end}, "
@@ -459,7 +461,7 @@ class PipelineConformance:
     def check_table_contracts(self) -> None:
         """The outbox and the normalized table, as every run left them (DESIGN §5)."""
         problems = self._problems("table contracts")
-        outbox = self._read(self.tables.outbox)
+        outbox = self._read(self.tables.outbox_of(self.name))
         problems.equal(
             "outbox columns",
             [(f.name, f.dataType.simpleString()) for f in outbox.schema.fields],
@@ -543,8 +545,9 @@ class PipelineConformance:
         return [
             self.tables.raw(self.name),
             self.tables.normalized(self.name),
-            self.tables.quarantine(self.name),
-            self.tables.outbox,
+            self.tables.quarantine_of("ingest", self.name),
+            self.tables.quarantine_of("normalize", self.name),
+            self.tables.outbox_of(self.name),
         ]
 
     def _read(self, path: str) -> DataFrame:
@@ -571,11 +574,16 @@ class PipelineConformance:
         return [str(row[0]) for row in rows]
 
     def _quarantine(self) -> list[Any]:
-        return self._rows(self.tables.quarantine(self.name), "id", "reason")
+        stages = ("ingest", "normalize")
+        return [
+            row
+            for stage in stages
+            for row in self._rows(self.tables.quarantine_of(stage, self.name), "id", "reason")
+        ]
 
     def _attempts(self, request: str, stage: str) -> list[RunRecord]:
         if (request, stage) not in self._ledger:
-            runs = RunsLedger(self.spark, self.tables.runs)
+            runs = RunsLedger(self.spark, self.tables.runs_of(stage, self.name))
             found = runs.attempts(request, stage, self.name)
             self._ledger[request, stage] = found
         return self._ledger[request, stage]
@@ -630,7 +638,11 @@ class PipelineConformance:
         kinds = self.entity.event_types
         name = kinds.created if event_type == "created" else kinds.updated
         rows = self._rows(
-            self.tables.outbox, "aggregate_id", "event_type", "replay_mode", request=request
+            self.tables.outbox_of(self.name),
+            "aggregate_id",
+            "event_type",
+            "replay_mode",
+            request=request,
         )
         problems.equal(
             f"outbox events (aggregate_id, event_type, replay_mode) of request {request}",
@@ -654,8 +666,8 @@ class PipelineConformance:
             )
 
     def _expect_watermarks_unchanged(self, problems: _Problems, request: str) -> None:
-        ledger = RunsLedger(self.spark, self.tables.runs)
         for stage, watermark in self.watermarks.items():
+            ledger = RunsLedger(self.spark, self.tables.runs_of(stage, self.name))
             problems.equal(
                 f"{stage}: last BAU watermark after replay {request}",
                 ledger.last_watermark(stage, self.name),

@@ -206,7 +206,7 @@ def _ingest_batch(
             if read > keyed:
                 append_once(
                     _quarantine_rows(records.where(F.col("id").isNull()), context),
-                    context.warehouse.quarantine(entity.name),
+                    context.warehouse.quarantine_of(STAGE, entity.name),
                     QUARANTINE_SCHEMA,
                     context.app_id("quarantine"),
                     version=index,
@@ -233,7 +233,9 @@ def _request_totals(context: StageContext, entity: Entity) -> StageCounts:
     spark, request_id = context.spark, context.request.request_id
     raw = read_table(spark, context.warehouse.raw(entity.name), RAW_SCHEMA)
     written = raw.where(F.col("request_id") == request_id).count()
-    quarantine = read_table(spark, context.warehouse.quarantine(entity.name), QUARANTINE_SCHEMA)
+    quarantine = read_table(
+        spark, context.warehouse.quarantine_of(STAGE, entity.name), QUARANTINE_SCHEMA
+    )
     quarantined = quarantine.where(
         (F.col("request_id") == request_id) & (F.col("stage") == STAGE)
     ).count()

@@ -265,7 +265,7 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
     """Select, normalize, decide and write one request's worth of ``entity``."""
     spark, request, warehouse = context.spark, context.request, context.warehouse
     raw_path, normalized_path = warehouse.raw(entity.name), warehouse.normalized(entity.name)
-    quarantine_path = warehouse.quarantine(entity.name)
+    quarantine_path = warehouse.quarantine_of(STAGE, entity.name)
     schema = normalized_schema(entity)
     # Pin every input: recomputing a cached frame after our own writes must see the same data.
     raw = read_table(spark, raw_path, RAW_SCHEMA, table_version(spark, raw_path))
@@ -273,9 +273,8 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
     quarantined_before = read_table(
         spark, quarantine_path, QUARANTINE_SCHEMA, table_version(spark, quarantine_path)
     )
-    outbox = read_table(
-        spark, warehouse.outbox, OUTBOX_SCHEMA, table_version(spark, warehouse.outbox)
-    )
+    outbox_path = warehouse.outbox_of(entity.name)
+    outbox = read_table(spark, outbox_path, OUTBOX_SCHEMA, table_version(spark, outbox_path))
 
     ids = _ids_frame(spark, request.ids) if request.mode is ReplayMode.TARGETED else None
     selected = select_for_replay(raw, request, context.window, ids)
@@ -308,7 +307,7 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
 
         append_once(
             events,
-            warehouse.outbox,
+            warehouse.outbox_of(entity.name),
             OUTBOX_SCHEMA,
             context.app_id("outbox"),
             OUTBOX_PARTITIONS,

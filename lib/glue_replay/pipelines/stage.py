@@ -136,7 +136,7 @@ def run_stage(
     writes nothing at all. A ``request_id`` reused for a different request is refused.
     """
     warehouse = Warehouse(args.warehouse)
-    ledger = RunsLedger(spark, warehouse.runs)
+    ledger = RunsLedger(spark, warehouse.runs_of(stage, entity))
     request = args.request
     now = clock()
     attempts = ledger.attempts(request.request_id, stage, entity)
@@ -176,6 +176,11 @@ def run_stage(
     context.say(f"run {args.run_id}, request {request.request_id}: {request.describe()}")
     if request.mode is ReplayMode.BAU:
         context.say(f"window {window.describe()}")
+    dead = [a for a in attempts if a.status is RunStatus.RUNNING]
+    if dead and not request.dry_run:
+        # The job runs once at a time: an earlier attempt still "running" died unrecorded.
+        ledger.abandon(dead, args.run_id, now)
+        context.say(f"marked {len(dead)} earlier attempt(s) that died unrecorded as abandoned")
     ledger.start(run)
     try:
         counts = body(context)

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import reduce
 from pathlib import Path
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 log = logging.getLogger(__name__)
 
 
 class Warehouse:
-    """The tables of one deployment under a base URI (``s3://bucket/prefix`` or a local folder)."""
+    """The tables of one deployment under a base URI (``s3://bucket/prefix`` or a local folder).
+
+    Every table has exactly one writer, by construction (DESIGN §6.9): Delta on S3 is safe for
+    one driver at a time, and each Glue job runs once at a time. So the tables several jobs
+    would share are one Delta table per writer, read as one by :func:`read_all`:
+
+    - ``runs/<stage>/<entity>``: the ledger of one job (the ``runs`` table of DESIGN §5);
+    - ``outbox/<entity>``: the events of one entity's normalize (the ``outbox`` of DESIGN §5);
+    - ``quarantine/<entity>/<stage>``: what one job quarantined (``quarantine/<entity>``).
+
+        Warehouse("s3://lake/replay").runs_of("ingest", "invoices")
+        -> "s3://lake/replay/runs/ingest/invoices"
+    """
 
     def __init__(self, root: str) -> None:
         if "://" not in root:
@@ -31,15 +45,83 @@ class Warehouse:
         return f"{self.root}/normalized/{entity}"
 
     def quarantine(self, entity: str) -> str:
+        """The folder of ``entity``'s quarantine: a table per stage (read with
+        :func:`read_quarantine`)."""
         return f"{self.root}/quarantine/{entity}"
+
+    def quarantine_of(self, stage: str, entity: str) -> str:
+        """What ``stage`` of ``entity`` quarantined: written by that job only."""
+        return f"{self.root}/quarantine/{entity}/{stage}"
+
+    def outbox_of(self, entity: str) -> str:
+        """The outbox table of ``entity``: written by its normalize job only."""
+        return f"{self.root}/outbox/{entity}"
+
+    def runs_of(self, stage: str, entity: str) -> str:
+        """The ledger table of one job (``stage`` of ``entity``): written by that job only."""
+        return f"{self.root}/runs/{stage}/{entity}"
 
     @property
     def outbox(self) -> str:
+        """The folder of every entity's outbox table (read them with :func:`read_all`)."""
         return f"{self.root}/outbox"
 
     @property
     def runs(self) -> str:
+        """The folder of every job's ledger table (read them with :func:`read_all`)."""
         return f"{self.root}/runs"
+
+
+def tables_under(spark: SparkSession, folder: str, depth: int) -> list[str]:
+    """The Delta tables ``depth`` folder levels below ``folder``, sorted (none if it is absent).
+
+    tables_under(spark, warehouse.runs, 2) -> [".../runs/ingest/invoices", ...]
+    """
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(folder)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    level = [hadoop_path] if fs.exists(hadoop_path) else []
+    for _ in range(depth):
+        level = [
+            status.getPath()
+            for parent in level
+            for status in fs.listStatus(parent)
+            if status.isDirectory() and not status.getPath().getName().startswith(("_", "."))
+        ]
+    return sorted(f"{folder.rstrip('/')}/{_relative(p, depth)}" for p in level)
+
+
+def _relative(path: object, depth: int) -> str:
+    parts: list[str] = []
+    current = path
+    for _ in range(depth):
+        parts.append(current.getName())  # type: ignore[attr-defined]
+        current = current.getParent()  # type: ignore[attr-defined]
+    return "/".join(reversed(parts))
+
+
+def read_all(spark: SparkSession, folder: str, schema: StructType, depth: int) -> DataFrame:
+    """Every per-writer table under ``folder`` as one DataFrame in ``schema`` (columns a table
+    lacks are null), e.g. the whole ledger: ``read_all(spark, warehouse.runs, RUNS_SCHEMA, 2)``."""
+    frames = []
+    for path in tables_under(spark, folder, depth):
+        if not table_exists(spark, path):
+            continue
+        table = spark.read.format("delta").load(path)
+        frames.append(
+            table.select(
+                *[
+                    (table[f.name] if f.name in table.columns else F.lit(None))
+                    .cast(f.dataType)
+                    .alias(f.name)
+                    for f in schema.fields
+                ]
+            )
+        )
+    if not frames:
+        return spark.createDataFrame([], schema)
+    return reduce(DataFrame.unionByName, frames)
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -131,3 +213,24 @@ def committed_txn_version(spark: SparkSession, path: str, app_id: str) -> int | 
     except Exception:  # an internal API: degrade to "unknown", never fail the run
         log.warning("could not read the txn version of %s for %s", path, app_id, exc_info=True)
         return None
+
+
+def read_runs(spark: SparkSession, warehouse: Warehouse) -> DataFrame:
+    """The whole runs ledger: every job's ledger table as one DataFrame."""
+    from glue_replay.tables.schemas import RUNS_SCHEMA
+
+    return read_all(spark, warehouse.runs, RUNS_SCHEMA, depth=2)
+
+
+def read_outbox(spark: SparkSession, warehouse: Warehouse) -> DataFrame:
+    """The whole outbox: every entity's outbox table as one DataFrame."""
+    from glue_replay.tables.schemas import OUTBOX_SCHEMA
+
+    return read_all(spark, warehouse.outbox, OUTBOX_SCHEMA, depth=1)
+
+
+def read_quarantine(spark: SparkSession, warehouse: Warehouse, entity: str) -> DataFrame:
+    """``entity``'s whole quarantine: what its ingest and its normalize quarantined."""
+    from glue_replay.tables.schemas import QUARANTINE_SCHEMA
+
+    return read_all(spark, warehouse.quarantine(entity), QUARANTINE_SCHEMA, depth=1)

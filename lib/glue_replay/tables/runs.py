@@ -6,14 +6,13 @@ and holds the BAU watermark: only a successful BAU run moves it.
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from delta.tables import DeltaTable
-from pyspark.sql import Column, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType
 
 from glue_replay.tables.delta import ensure_table, table_exists
 from glue_replay.tables.schemas import RUNS_SCHEMA
@@ -24,6 +23,9 @@ class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     DRY_RUN = "dry_run"
+    #: An attempt that died without a word (a kill, a lost driver): a later attempt of the same
+    #: request found it still ``running`` and superseded it.
+    ABANDONED = "abandoned"
 
 
 @dataclass
@@ -69,26 +71,43 @@ class RunsLedger:
     def start(self, run: RunRecord) -> None:
         """Add the run's row (an append: cheap, and it never touches other runs' rows)."""
         ensure_table(self.spark, self.path, RUNS_SCHEMA)
-        values = tuple(str(v) if isinstance(v, StrEnum) else v for v in astuple(run))
-        row = self.spark.createDataFrame([values], RUNS_SCHEMA)
-        row.write.format("delta").mode("append").save(self.path)
+        self._row(run).write.format("delta").mode("append").save(self.path)
 
     def finish(self, run: RunRecord) -> None:
-        """Overwrite the run's row with its final state.
+        """Overwrite the run's row with its final state: one MERGE of a one-row DataFrame, so
+        the cost does not grow with the number of missing ids it carries.
 
         A row is keyed by run, stage and entity: a Glue job run id never spans stages on Glue,
         but a local caller may well pass one ``--JOB_RUN_ID`` to both.
         """
-        key = ("run_id", "stage", "entity")
-        assignments: dict[str, str | Column] = {
-            f.name: _literal(getattr(run, f.name), f.dataType)
-            for f in RUNS_SCHEMA.fields
-            if f.name not in key
-        }
-        condition = F.lit(True)
-        for name in key:
-            condition = condition & (F.col(name) == getattr(run, name))
-        DeltaTable.forPath(self.spark, self.path).update(condition, assignments)
+        (
+            DeltaTable.forPath(self.spark, self.path)
+            .alias("ledger")
+            .merge(
+                self._row(run).alias("run"),
+                " AND ".join(f"ledger.{key} = run.{key}" for key in ("run_id", "stage", "entity")),
+            )
+            .whenMatchedUpdateAll()
+            .execute()
+        )
+
+    def abandon(self, attempts: list[RunRecord], by_run_id: str, at: datetime) -> None:
+        """Mark ``attempts`` (still ``running``, of the same job: dead, as the job runs once at
+        a time) ``abandoned`` by the run that supersedes them."""
+        for attempt in attempts:
+            self.finish(
+                replace(
+                    attempt,
+                    status=RunStatus.ABANDONED,
+                    finished_at=at,
+                    note=f"abandoned: run {by_run_id} of the same request started at "
+                    f"{at.isoformat()} while this attempt was still marked running",
+                )
+            )
+
+    def _row(self, run: RunRecord) -> DataFrame:
+        values = tuple(str(v) if isinstance(v, StrEnum) else v for v in astuple(run))
+        return self.spark.createDataFrame([values], RUNS_SCHEMA)
 
     def attempts(self, request_id: str, stage: str, entity: str) -> list[RunRecord]:
         """Earlier runs of the same request and stage, oldest first."""
@@ -125,14 +144,6 @@ class RunsLedger:
             .first()
         )
         return _utc(row["watermark"]) if row and row["watermark"] else None
-
-
-def _literal(value: object, data_type: DataType) -> Column:
-    if isinstance(value, StrEnum):
-        value = str(value)
-    if isinstance(value, list):
-        return F.array(*[F.lit(v) for v in value]).cast(data_type)
-    return F.lit(value).cast(data_type)
 
 
 def _utc(value: datetime | None) -> datetime | None:

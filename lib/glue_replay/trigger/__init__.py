@@ -1,4 +1,5 @@
-"""Starting replays: the ``glue-replay`` CLI, the Lambda handler and ``glue-replay status``.
+"""Starting replays: the ``glue-replay`` CLI, the Lambda handler, ``glue-replay status`` and
+``glue-replay runs``.
 
 Nothing here imports Spark at import time: the Lambda has no Spark, and the operator commands
 answer without starting a JVM. Only ``glue-replay --target local`` imports the jobs (and Spark),
@@ -10,5 +11,7 @@ Every command is for one pipeline (one entity): its jobs and workflows, and its 
 - :mod:`~glue_replay.trigger.start`: validate a request, check for busy jobs, start it on Glue
 - :mod:`~glue_replay.trigger.cli`: the ``glue-replay`` console script
 - :mod:`~glue_replay.trigger.lambda_handler`: the same, as a Lambda ``handler(event, context)``
-- :mod:`~glue_replay.trigger.status`: where a request is, from the runs ledger and the Glue API
+- :mod:`~glue_replay.trigger.status`: where a request is, from the runs ledger and the Glue API;
+  the ledger as a table (``runs``)
+- :mod:`~glue_replay.trigger.ledger`: the runs ledger's tables, read with delta-rs (no JVM)
 """

@@ -5,6 +5,7 @@
     glue-replay --entity orders --mode targeted --ids-file export.csv --target glue
     glue-replay --mode full --target glue --yes
     glue-replay status REQUEST_ID [--entity orders]
+    glue-replay runs [--last 50] [--request-id R] [--entity orders] [--stage normalize]
 
 A request is for one pipeline (one entity): ``--entity`` names it, and may be left out when
 exactly one pipeline is known — for ``--target local`` the installed ones (entry points
@@ -16,8 +17,12 @@ stages in this process on one local Spark session (imported only then); ``--targ
 one workflow run (``--stage all``) or one job run with boto3 (see
 :mod:`glue_replay.trigger.start`) and starts no JVM.
 
-Exit codes: 0 ok; 1 failed (a run failed, or the request is unknown to ``status``); 2 invalid
-request, configuration or flags (nothing started); 3 a job is busy (nothing started).
+``status`` and ``runs`` read the runs ledger with delta-rs (:mod:`glue_replay.trigger.ledger`)
+and show a ``running`` row whose attempt is over as ``abandoned``.
+
+Exit codes: 0 ok; 1 failed (a run failed, the request is unknown to ``status``, the ledger cannot
+be read); 2 invalid request, configuration or flags (nothing started); 3 a job is busy (nothing
+started).
 """
 
 from __future__ import annotations
@@ -25,9 +30,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, NoReturn, cast
 
-from glue_replay.aws import describe_aws_error, is_aws_error
+from glue_replay.aws import describe_aws_error, is_aws_error, is_s3_uri
 from glue_replay.errors import (
     EXIT_FAILED,
     EXIT_INVALID,
@@ -44,9 +49,15 @@ from glue_replay.request import (
     build_request,
 )
 from glue_replay.trigger import start as glue_start
-from glue_replay.trigger.config import DeploymentConfig, DeploymentConfigError, load_config
+from glue_replay.trigger.config import (
+    DeploymentConfig,
+    DeploymentConfigError,
+    PipelineConfig,
+    load_config,
+)
+from glue_replay.trigger.ledger import LEDGER_STAGES, LedgerUnavailableError, RunsFilter
 from glue_replay.trigger.start import AwsClients, GlueTarget, JobBusyError, Stage
-from glue_replay.trigger.status import follow, show_status
+from glue_replay.trigger.status import DEFAULT_LAST, follow, show_runs, show_status
 
 if TYPE_CHECKING:
     from glue_replay.jobs import Pipeline
@@ -95,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments[:1] == ["status"]:
             return _status_command(arguments[1:])
+        if arguments[:1] == ["runs"]:
+            return _runs_command(arguments[1:])
         return _replay_command(arguments)
     except _UsageError as exc:
         _fail(f"invalid request: {exc}")
@@ -354,7 +367,14 @@ def _wait(
         return EXIT_FAILED
     _say("all jobs succeeded" if succeeded else "the request did not succeed")
     if config.warehouse:
-        show_status(started.request_id, warehouse=config.warehouse, region=config.region, say=_say)
+        show_status(
+            started.request_id,
+            warehouse=config.warehouse,
+            region=config.region,
+            say=_say,
+            s3=aws.s3 if is_s3_uri(config.warehouse) else None,
+            warn=_note,
+        )
     return EXIT_OK if succeeded else EXIT_FAILED
 
 
@@ -388,12 +408,7 @@ def _status_command(arguments: list[str]) -> int:
     flags = status_parser().parse_args(arguments)
     try:
         build_request({"request_id": flags.request_id})  # the request id's one rule
-        config = load_config(flags.config)
-        pipelines = list(config.pipelines.values())
-        if flags.entity and pipelines:
-            pipelines = [config.pipeline(flags.entity)]
-        elif flags.entity:
-            choose_entity(flags.entity, installed_pipeline_names(), INSTALLED)
+        config, pipelines = _deployment(flags.config, flags.entity)
     except InvalidRequestError as exc:
         _fail(f"invalid request: {exc.render(status_spelling)}")
         return EXIT_INVALID
@@ -401,7 +416,7 @@ def _status_command(arguments: list[str]) -> int:
         _fail(f"configuration: {exc}")
         return EXIT_INVALID
     warehouse = flags.warehouse or config.warehouse or DEFAULT_WAREHOUSE
-    glue: Any | None = AwsClients(config.region).glue if pipelines else None
+    aws = AwsClients(config.region) if pipelines or is_s3_uri(warehouse) else None
     try:
         found = show_status(
             flags.request_id,
@@ -409,8 +424,10 @@ def _status_command(arguments: list[str]) -> int:
             say=_say,
             region=config.region,
             pipelines=pipelines,
-            glue=glue,
+            glue=aws.glue if aws and pipelines else None,
             entity=flags.entity,
+            s3=aws.s3 if aws and is_s3_uri(warehouse) else None,
+            warn=_note,
         )
     except Exception as exc:
         if not is_aws_error(exc):
@@ -420,9 +437,83 @@ def _status_command(arguments: list[str]) -> int:
     if not found:
         _fail(
             f"request {flags.request_id} is unknown to the ledger"
-            + (" and to Glue" if glue else "")
+            + (" and to Glue" if pipelines else "")
         )
     return EXIT_OK if found else EXIT_FAILED
+
+
+def _deployment(
+    config_file: str | None, entity: str | None
+) -> tuple[DeploymentConfig, list[PipelineConfig]]:
+    """The configuration, and its pipelines (only ``entity``'s when given). Without configured
+    pipelines, ``entity`` must be an installed one."""
+    config = load_config(config_file)
+    pipelines = list(config.pipelines.values())
+    if entity and pipelines:
+        pipelines = [config.pipeline(entity)]
+    elif entity:
+        choose_entity(entity, installed_pipeline_names(), INSTALLED)
+    return config, pipelines
+
+
+# -- runs --------------------------------------------------------------------------------------
+
+
+def runs_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=f"{PROG} runs",
+        description="The runs ledger as a table, newest first: every job run of every request, "
+        "with its status, counts and error.",
+    )
+    parser.add_argument(
+        "--last",
+        type=_positive_int,
+        default=DEFAULT_LAST,
+        metavar="N",
+        help=f"the N newest rows (default {DEFAULT_LAST})",
+    )
+    parser.add_argument("--request-id", help="only this request's rows")
+    parser.add_argument("--entity", help="only this pipeline's rows")
+    parser.add_argument("--stage", choices=LEDGER_STAGES, help="only this stage's rows")
+    parser.add_argument(
+        "--warehouse", help="the tables' base (default: the config's, else ./warehouse)"
+    )
+    parser.add_argument("--config", help="deployment JSON (default $GLUE_REPLAY_CONFIG)")
+    return parser
+
+
+def _runs_command(arguments: list[str]) -> int:
+    flags = runs_parser().parse_args(arguments)
+    try:
+        if flags.request_id is not None:
+            build_request({"request_id": flags.request_id})  # the request id's one rule
+        config, pipelines = _deployment(flags.config, flags.entity)
+    except InvalidRequestError as exc:
+        _fail(f"invalid request: {exc.render(cli_spelling)}")
+        return EXIT_INVALID
+    except DeploymentConfigError as exc:
+        _fail(f"configuration: {exc}")
+        return EXIT_INVALID
+    warehouse = flags.warehouse or config.warehouse or DEFAULT_WAREHOUSE
+    aws = AwsClients(config.region) if pipelines or is_s3_uri(warehouse) else None
+    runs_filter = RunsFilter(
+        request_id=flags.request_id, entity=flags.entity, stage=flags.stage, last=flags.last
+    )
+    try:
+        show_runs(
+            runs_filter,
+            warehouse=warehouse,
+            say=_say,
+            warn=_note,
+            region=config.region,
+            pipelines=pipelines,
+            glue=aws.glue if aws and pipelines else None,
+            s3=aws.s3 if aws and is_s3_uri(warehouse) else None,
+        )
+    except LedgerUnavailableError as exc:
+        _fail(f"ledger: {exc}")
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -435,6 +526,16 @@ def _seconds(text: str) -> float:
         value = -1.0
     if not 0 <= value <= 3600:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 3600")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer (1, 2, 3, ...)")
     return value
 
 
@@ -454,6 +555,10 @@ def _confirm(question: str) -> bool:
 
 def _say(line: str) -> None:
     print(line, flush=True)
+
+
+def _note(line: str) -> None:
+    print(f"{PROG}: note: {line}", file=sys.stderr, flush=True)
 
 
 def _fail(line: str) -> None:

@@ -1,29 +1,60 @@
-"""Where a request is: the runs ledger (read with delta-rs, no JVM) and the Glue API.
+"""Where a request is, and what the ledger holds: the runs ledger (read with delta-rs, no JVM)
+and the Glue API.
 
 ``glue-replay status REQUEST_ID`` prints one line per ledger row of the request (a stage, or a
 retry of it) with its status, counts, missing ids and error, then the Glue runs that carry the
 request (workflow runs by their ``request_id`` property, job runs by their ``--request_id``
 argument), among the recent runs of every configured pipeline's jobs and replay workflow (or of
-one entity's). ``glue-replay --wait`` uses :func:`follow` to poll a started run to its end.
+one entity's). ``glue-replay runs`` prints the newest ledger rows as a table
+(:func:`show_runs`). ``glue-replay --wait`` uses :func:`follow` to poll a started run to its end.
 
-The ledger is read with the ``deltalake`` package (delta-rs), imported when needed: the Lambda
-never reads it, and neither command starts Spark.
+Both show a ``running`` row as ``abandoned`` when its attempt is over: a later attempt of the
+same request, stage and entity started, or its Glue job run ended (the ledger's ``run_id`` is
+Glue's ``JOB_RUN_ID``). The ledger is read by :mod:`glue_replay.trigger.ledger` with the
+``deltalake`` package, imported when needed: the Lambda never reads it, and no command starts
+Spark.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
-from glue_replay.aws import is_s3_uri
-from glue_replay.errors import GlueReplayError
-from glue_replay.request import REQUEST_ID_PATTERN
+from glue_replay.aws import aws_error_code, describe_aws_error, is_aws_error
 from glue_replay.trigger.config import PipelineConfig
+from glue_replay.trigger.ledger import (
+    RUNNING,
+    LedgerRow,
+    LedgerUnavailableError,
+    RunsFilter,
+    format_elapsed,
+    format_runs_table,
+    iso,
+    one_line,
+    read_runs,
+    runs_folder,
+    utc,
+    with_abandoned,
+)
 from glue_replay.trigger.start import StartedReplay
+
+__all__ = [
+    "FINAL_JOB_STATES",
+    "GlueRun",
+    "LedgerRow",
+    "LedgerUnavailableError",
+    "ended_job_runs",
+    "follow",
+    "format_elapsed",
+    "glue_runs",
+    "read_ledger",
+    "runs_table",
+    "show_runs",
+    "show_status",
+]
 
 #: Final job-run states; only ``SUCCEEDED`` is a success.
 FINAL_JOB_STATES = frozenset({"SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR", "EXPIRED"})
@@ -32,73 +63,8 @@ FINAL_WORKFLOW_STATES = frozenset({"COMPLETED", "STOPPED", "ERROR"})
 FAILED_ACTION_COUNTS = ("FailedActions", "StoppedActions", "TimeoutActions", "ErroredActions")
 #: How many recent runs of each job ``status`` searches for the request.
 STATUS_RUNS = 100
-
-_LEDGER_COLUMNS = (
-    "run_id",
-    "stage",
-    "entity",
-    "job_name",
-    "replay_mode",
-    "status",
-    "requested_by",
-    "id_count",
-    "started_at",
-    "finished_at",
-    "rows_read",
-    "rows_written",
-    "rows_outboxed",
-    "rows_quarantined",
-    "missing_ids",
-    "note",
-    "error",
-)
-
-
-class LedgerUnavailableError(GlueReplayError):
-    """The runs ledger exists but could not be read (permissions, network, a broken table)."""
-
-
-@dataclass(frozen=True)
-class LedgerRow:
-    """The columns of one runs-ledger row that an operator looks at."""
-
-    run_id: str
-    stage: str
-    entity: str
-    job_name: str
-    replay_mode: str
-    status: str
-    requested_by: str | None
-    id_count: int | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    rows_read: int | None
-    rows_written: int | None
-    rows_outboxed: int | None
-    rows_quarantined: int | None
-    missing_ids: tuple[str, ...] = ()
-    note: str | None = None
-    error: str | None = None
-
-    def describe(self) -> str:
-        """``ingest     orders     succeeded  read 2, written 2, ...  run local-1 (21s)``"""
-        counts = (
-            f"read {self.rows_read or 0}, written {self.rows_written or 0}, "
-            f"outboxed {self.rows_outboxed or 0}, quarantined {self.rows_quarantined or 0}, "
-            f"missing ids {len(self.missing_ids)}"
-        )
-        timing = f"started {_iso(self.started_at)}" if self.started_at else "not started"
-        if self.started_at and self.finished_at:
-            timing += f", took {format_elapsed(self.finished_at - self.started_at)}"
-        line = (
-            f"{self.stage:<10} {self.entity:<10} {self.status:<10} {counts}  "
-            f"run {self.run_id} ({timing})"
-        )
-        if self.error:
-            line += f"  error: {_one_line(self.error)}"
-        if self.note:
-            line += f"  note: {_one_line(self.note)}"
-        return line
+#: ``runs`` shows this many ledger rows unless ``--last`` says otherwise.
+DEFAULT_LAST = 20
 
 
 @dataclass(frozen=True)
@@ -122,59 +88,28 @@ class GlueRun:
 
 
 def runs_table(warehouse: str) -> str:
-    """The ledger's location under ``warehouse`` (as ``glue_replay.tables.Warehouse`` puts it)."""
-    root = warehouse if "://" in warehouse else str(Path(warehouse).resolve())
-    return f"{root.rstrip('/')}/runs"
+    """The ledger's folder under ``warehouse``: :func:`glue_replay.trigger.ledger.runs_folder`."""
+    return runs_folder(warehouse)
 
 
 def read_ledger(
-    warehouse: str, request_id: str, *, region: str | None = None
+    warehouse: str, request_id: str, *, region: str | None = None, s3: Any | None = None
 ) -> list[LedgerRow] | None:
-    """The ledger rows of ``request_id``, oldest first; ``None`` when there is no ledger table.
-
-    ``request_id`` must be a valid request id (it is put in a SQL predicate).
-    """
-    if not REQUEST_ID_PATTERN.fullmatch(request_id):
-        raise ValueError(f"not a request id: {request_id!r}")
-    try:
-        from deltalake import DeltaTable, QueryBuilder
-    except ImportError:
-        raise LedgerUnavailableError(
-            "reading the runs ledger needs the deltalake package: pip install 'glue-replay[cli]'"
-        ) from None
-
-    location = runs_table(warehouse)
-    options = {"AWS_REGION": region} if region and is_s3_uri(location) else {}
-    try:
-        if not DeltaTable.is_deltatable(location, storage_options=options):
-            return None
-        table = DeltaTable(location, storage_options=options)
-        result = (
-            QueryBuilder()
-            .register("runs", table)
-            .execute(
-                f"SELECT {', '.join(_LEDGER_COLUMNS)} FROM runs "  # request_id validated above
-                f"WHERE request_id = '{request_id}' ORDER BY started_at, stage, entity"
-            )
-            .read_all()
-        )
-    except Exception as exc:  # delta-rs raises its own and OS errors; the operator needs one line
-        raise LedgerUnavailableError(
-            f"cannot read the runs ledger {location} ({type(exc).__name__}: {_one_line(str(exc))})"
-        ) from None
-    columns = {name: result.column(name).to_pylist() for name in _LEDGER_COLUMNS}
-    return [
-        LedgerRow(
-            **{name: columns[name][row] for name in _LEDGER_COLUMNS if name != "missing_ids"},
-            missing_ids=tuple(columns["missing_ids"][row] or ()),
-        )
-        for row in range(result.num_rows)
-    ]
+    """The ledger rows of ``request_id`` in every ledger table, oldest first; ``None`` when there
+    is no ledger table. ``request_id`` must be a valid request id."""
+    found = read_runs(warehouse, RunsFilter(request_id=request_id), region=region, s3=s3)
+    return None if found is None else found[0]
 
 
-def glue_runs(glue: Any, pipelines: Sequence[PipelineConfig], request_id: str) -> list[GlueRun]:
+def glue_runs(
+    glue: Any,
+    pipelines: Sequence[PipelineConfig],
+    request_id: str,
+    *,
+    recent_job_runs: Mapping[str, Sequence[dict[str, Any]]] | None = None,
+) -> list[GlueRun]:
     """The recent runs of ``pipelines``' replay workflows and jobs that carry ``request_id``,
-    oldest first."""
+    oldest first. ``recent_job_runs`` (job -> its runs) saves listing the jobs' runs again."""
     runs: list[GlueRun] = []
     for workflow in _unique(p.workflow_name for p in pipelines):
         response = glue.get_workflow_runs(Name=workflow, IncludeGraph=False, MaxResults=STATUS_RUNS)
@@ -191,16 +126,73 @@ def glue_runs(glue: Any, pipelines: Sequence[PipelineConfig], request_id: str) -
             for run in response.get("Runs", [])
             if (run.get("WorkflowRunProperties") or {}).get("request_id") == request_id
         )
-    for job in _unique(j for p in pipelines for j in (p.ingest_job, p.normalize_job)):
-        response = glue.get_job_runs(JobName=job, MaxResults=STATUS_RUNS)
+    if recent_job_runs is None:
+        recent_job_runs = _recent_job_runs(glue, pipelines)
+    for job, job_runs in recent_job_runs.items():
         runs.extend(
             _job_run(job, run)
-            for run in response.get("JobRuns", [])
+            for run in job_runs
             if (run.get("Arguments") or {}).get("--request_id") == request_id
         )
     return sorted(
         runs, key=lambda r: _utc(r.started_on) if r.started_on else datetime.min.replace(tzinfo=UTC)
     )
+
+
+def _recent_job_runs(
+    glue: Any, pipelines: Sequence[PipelineConfig]
+) -> dict[str, list[dict[str, Any]]]:
+    """The latest :data:`STATUS_RUNS` runs of each of ``pipelines``' jobs."""
+    return {
+        job: list(glue.get_job_runs(JobName=job, MaxResults=STATUS_RUNS).get("JobRuns", []))
+        for job in _jobs(pipelines)
+    }
+
+
+def _jobs(pipelines: Sequence[PipelineConfig]) -> list[str]:
+    return _unique(j for p in pipelines for j in (p.ingest_job, p.normalize_job))
+
+
+def ended_job_runs(
+    glue: Any,
+    rows: Sequence[LedgerRow],
+    jobs: Collection[str],
+    *,
+    known: Mapping[str, str] | None = None,
+    warn: Callable[[str], None],
+) -> dict[str, str]:
+    """Run id -> final Glue state, for each ``running`` row of ``jobs`` whose job run has ended.
+
+    A run's state is taken from ``known`` (run id -> state, from a listing already made), else
+    asked with one ``GetJobRun``. Rows of other jobs (``local`` runs) are not asked about. When
+    Glue cannot be asked (no credentials, access denied, no network), ``warn`` gets one line and
+    what is known so far is returned: the listing never fails for it. A run Glue no longer knows
+    (its history is kept 90 days) is left as the ledger says.
+    """
+    known = known or {}
+    ended: dict[str, str] = {}
+    for row in rows:
+        if row.status != RUNNING or row.job_name not in jobs or not row.run_id:
+            continue
+        state = known.get(row.run_id)
+        if state is None:
+            try:
+                run = glue.get_job_run(JobName=row.job_name, RunId=row.run_id)["JobRun"]
+            except Exception as exc:
+                if not is_aws_error(exc):
+                    raise
+                if aws_error_code(exc) == "EntityNotFoundException":
+                    continue
+                warn(
+                    f"could not ask Glue whether running runs ended (AWS "
+                    f"{describe_aws_error(exc)}); they are shown as the ledger says, unless a "
+                    "later attempt started"
+                )
+                return ended
+            state = str(run.get("JobRunState", ""))
+        if state in FINAL_JOB_STATES:
+            ended[row.run_id] = state
+    return ended
 
 
 def show_status(
@@ -212,15 +204,33 @@ def show_status(
     pipelines: Sequence[PipelineConfig] = (),
     glue: Any | None = None,
     entity: str | None = None,
+    s3: Any | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> bool:
     """Print where ``request_id`` is: its ledger rows (only ``entity``'s when given), then its
     runs of ``pipelines``' jobs and workflows (when ``glue`` is given). True when the ledger or
-    Glue knows the request."""
-    location = runs_table(warehouse)
+    Glue knows the request.
+
+    A ``running`` row is shown as ``abandoned`` when a later attempt of it started, or when its
+    Glue job run has ended (looked up among the jobs' recent runs, else with ``GetJobRun``).
+    ``s3`` lists an ``s3://`` warehouse's ledger tables; botocore's errors from Glue propagate
+    (after the ledger is printed).
+    """
+    location = runs_folder(warehouse)
     found = False
     say(f"request {request_id}" + (f" (entity {entity})" if entity else ""))
+    asks_glue = glue is not None and bool(pipelines)
+    recent: dict[str, list[dict[str, Any]]] = {}
+    glue_error: Exception | None = None
+    if asks_glue:
+        try:
+            recent = _recent_job_runs(glue, pipelines)
+        except Exception as exc:
+            if not is_aws_error(exc):
+                raise
+            glue_error = exc
     try:
-        rows = read_ledger(warehouse, request_id, region=region)
+        rows = read_ledger(warehouse, request_id, region=region, s3=s3)
     except LedgerUnavailableError as exc:
         say(f"ledger: {exc}")
     else:
@@ -233,11 +243,19 @@ def show_status(
             say(f"ledger: no row{of_entity} for request {request_id} in {location}")
         else:
             found = True
+            ended: dict[str, str] = {}
+            if asks_glue and glue_error is None:
+                listed = {
+                    run["Id"]: str(run.get("JobRunState", "")) for r in recent.values() for run in r
+                }
+                ended = ended_job_runs(glue, rows, _jobs(pipelines), known=listed, warn=warn or say)
             say(f"ledger {location}:")
-            for row in rows:
+            for row in with_abandoned(rows, ended):
                 say(f"  {row.describe()}")
-    if glue is not None and pipelines:
-        runs = glue_runs(glue, pipelines, request_id)
+    if glue_error is not None:
+        raise glue_error
+    if asks_glue:
+        runs = glue_runs(glue, pipelines, request_id, recent_job_runs=recent)
         if runs:
             found = True
             say("glue:")
@@ -252,6 +270,60 @@ def show_status(
                 f"(the latest {STATUS_RUNS} runs of each were searched)"
             )
     return found
+
+
+def show_runs(
+    runs_filter: RunsFilter,
+    *,
+    warehouse: str,
+    say: Callable[[str], None],
+    warn: Callable[[str], None],
+    region: str | None = None,
+    pipelines: Sequence[PipelineConfig] = (),
+    glue: Any | None = None,
+    s3: Any | None = None,
+) -> None:
+    """Print the ledger rows ``runs_filter`` admits as a table, newest first.
+
+    A ``running`` row is shown as ``abandoned`` when a later attempt of it is among the rows
+    shown, or when Glue (``glue``, for the rows of ``pipelines``' jobs, one ``GetJobRun`` each)
+    says its job run ended; when Glue cannot be asked, ``warn`` says so and the table is printed
+    all the same. Raises :class:`~glue_replay.trigger.ledger.LedgerUnavailableError` when the
+    ledger cannot be read.
+
+        ledger /data/wh/runs (2 tables): 2 rows, newest first
+        started               stage      entity     request  mode  status     read ...
+    """
+    location = runs_folder(warehouse)
+    found = read_runs(warehouse, runs_filter, region=region, s3=s3)
+    matching = f" matching {runs_filter.describe()}" if runs_filter.describe() else ""
+    if found is None:
+        say(f"ledger: no runs table at {location}; nothing has run yet")
+        return
+    rows, tables = found
+    if not rows:
+        say(f"ledger: no row{matching} in {location}")
+        return
+    ended: dict[str, str] = {}
+    if glue is not None and pipelines:
+        shown = with_abandoned(rows)  # a later attempt already tells: no need to ask Glue
+        ended = ended_job_runs(glue, shown, _jobs(pipelines), warn=warn)
+    rows = with_abandoned(rows, ended)
+    newest_first = list(reversed(rows))
+    how_many = (
+        f"the {len(rows)} newest rows (--last N for more)"
+        if runs_filter.last is not None and len(rows) == runs_filter.last
+        else f"{len(rows)} row{'s' if len(rows) != 1 else ''}, newest first"
+    )
+    say(f"ledger {location} ({tables} table{'s' if tables != 1 else ''}){matching}: {how_many}")
+    for line in format_runs_table(newest_first):
+        say(line)
+    for row in newest_first:
+        if row.abandoned_because:
+            say(
+                f"abandoned: run {row.run_id} ({row.stage} {row.entity}, request "
+                f"{row.request_id}): {row.abandoned_because}"
+            )
 
 
 def _unique(names: Iterator[str] | Sequence[str]) -> list[str]:
@@ -365,25 +437,14 @@ def _job_run(job: str, run: dict[str, Any]) -> GlueRun:
 # -- formatting ---------------------------------------------------------------------------------
 
 
-def format_elapsed(delta: timedelta) -> str:
-    """``5s``, ``3m 05s``, ``1h 02m``."""
-    seconds = max(int(delta.total_seconds()), 0)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-
-
 def _utc(moment: datetime | None) -> datetime:
     assert moment is not None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return utc(moment)
 
 
 def _iso(moment: datetime | None) -> str:
-    return _utc(moment).strftime("%Y-%m-%d %H:%M:%SZ")
+    return iso(moment)
 
 
 def _one_line(text: str, limit: int = 300) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    return one_line(text, limit)

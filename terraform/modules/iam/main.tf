@@ -2,8 +2,10 @@
 # needs:
 # - a Glue job reads its own script, the wheel and extra jars; uses its --TempDir; reads the
 #   warehouse tables it reads and writes the tables it writes, by table path (var.jobs[*].reads /
-#   .writes: ingest writes raw/<entity>, quarantine/<entity> and runs; normalize reads
-#   raw/<entity> and writes normalized/<entity>, outbox, quarantine/<entity> and runs); reads
+#   .writes: ingest writes raw/<entity>, quarantine/<entity>/ingest and runs/ingest/<entity>;
+#   normalize reads raw/<entity> and writes normalized/<entity>, outbox/<entity>,
+#   quarantine/<entity>/normalize and runs/normalize/<entity>: no table has two writers);
+#   claims request ids in requests/ (get, conditional put); reads
 #   uploaded id files (--ids_file); reads the run properties (the replay request) of its own
 #   pipeline's workflows; writes its logs and metrics; and, for the ingest job of a pipeline that
 #   has one, reads that pipeline's source token secret.
@@ -23,7 +25,7 @@ locals {
 
   warehouse_objects = "${var.warehouse_bucket_arn}/${var.warehouse_prefix}"
   # A table's objects, its key (a directory HEAD) and the marker some Hadoop S3 clients write
-  # for an empty directory ("<dir>_$folder$"). A table is a path: raw/customers, outbox.
+  # for an empty directory ("<dir>_$folder$"). A table is a path: raw/customers, runs/ingest/customers.
   table_objects = {
     for key, job in var.jobs : key => {
       read = flatten([
@@ -47,9 +49,13 @@ locals {
   # keys, which hold no data: the exact key, with a trailing slash, and "<dir>_$folder$".
   folder_markers = {
     for key, job in var.jobs : key => flatten([
-      for folder in concat([local.warehouse_objects], distinct([
-        for table in concat(job.reads, job.writes) : "${local.warehouse_objects}/${split("/", table)[0]}" if length(split("/", table)) > 1
-      ])) : [folder, "${folder}/", "${folder}_$folder$"]
+      # Every folder above a table (runs/ and runs/ingest/ above runs/ingest/<entity>).
+      for folder in concat([local.warehouse_objects], distinct(flatten([
+        for table in concat(job.reads, job.writes) : [
+          for depth in range(1, length(split("/", table))) :
+          "${local.warehouse_objects}/${join("/", slice(split("/", table), 0, depth))}"
+        ]
+      ]))) : [folder, "${folder}/", "${folder}_$folder$"]
     ])
   }
   glue_log_groups  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws-glue/*"
@@ -130,6 +136,14 @@ data "aws_iam_policy_document" "glue" {
       variable = "s3:prefix"
       values   = [var.warehouse_prefix, "${var.warehouse_prefix}/*"]
     }
+  }
+
+  # The request registry: each job reads a request's claim and creates it when absent
+  # (a conditional PutObject); it never deletes or lists one.
+  statement {
+    sid       = "ClaimRequests"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.warehouse_objects}/requests/*"]
   }
 
   statement {

@@ -11,13 +11,13 @@ variable "jobs" {
     writes             = list(string)
     reads_source_token = bool
   }))
-  description = "The Glue jobs by key (<entity>-ingest, <entity>-normalize; the role is named <name_prefix>-<key>): the pipeline's entity, the job's script (key in the artifacts bucket), the warehouse tables it only reads and those it writes (paths under the warehouse prefix, e.g. raw/customers or outbox), and whether it reads its pipeline's source token secret."
+  description = "The Glue jobs by key (<entity>-ingest, <entity>-normalize; the role is named <name_prefix>-<key>): the pipeline's entity, the job's script (key in the artifacts bucket), the warehouse tables it only reads and those it writes (paths under the warehouse prefix, e.g. raw/customers or runs/ingest/customers), and whether it reads its pipeline's source token secret."
 
   validation {
     condition = alltrue(flatten([
-      for job in var.jobs : [for table in concat(job.reads, job.writes) : can(regex("^[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)?$", table))]
+      for job in var.jobs : [for table in concat(job.reads, job.writes) : can(regex("^[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*){0,2}$", table))]
     ]))
-    error_message = "A table is a path such as raw/customers or outbox: no leading or trailing slash, no wildcard."
+    error_message = "A table is a path such as raw/customers or runs/ingest/customers: at most three lower-case segments, no leading or trailing slash, no wildcard."
   }
 }
 

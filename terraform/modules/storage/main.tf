@@ -1,5 +1,5 @@
 # The three buckets of a deployment, plus the bucket their access logs go to:
-#   warehouse    the Delta tables (raw/, normalized/, outbox, runs, quarantine/) under one prefix
+#   warehouse    the Delta tables (raw/, normalized/, outbox/, runs/, quarantine/) and requests/ under one prefix
 #   artifacts    what the jobs and the Lambda run: glue_jobs/*.py, dist/*.whl, dist/*.zip, and
 #                Glue's --TempDir (glue-temp/)
 #   uploads      id files the replay trigger uploads for --ids_file; they expire after N days
