@@ -214,8 +214,8 @@ def event_id(entity: Entity, request: ReplayRequest) -> Column:
     inputs (first element ``"bau-change"`` or ``"replay"``, unambiguously encoded), so a BAU id
     never equals a replay id.
 
-        BAU,    (customers, "7", 2026-02-01T00:00:00, <hash>) -> the same id in every BAU run
-        replay, ("req-1", customers, "7", 2026-02-01T00:00:00) -> another id per request
+        BAU,    (invoices, "7", 2026-02-01T00:00:00, <hash>) -> the same id in every BAU run
+        replay, ("req-1", invoices, "7", 2026-02-01T00:00:00) -> another id per request
     """
     aggregate_id = F.col(entity.key).cast("string")
     if request.mode is ReplayMode.BAU:
@@ -240,8 +240,8 @@ def outbox_events(
 ) -> DataFrame:
     """One outbox event per row to emit, in ``OUTBOX_SCHEMA``, identified by :func:`event_id`.
 
-    decided (7, v2, emit) in BAU request "bau-9" -> event (<id of the change>, customers,
-    "7", customer.updated, <payload>, occurred_at, "bau-9", "bau", <date>)
+    decided (7, v2, emit) in BAU request "bau-9" -> event (<id of the change>, invoices,
+    "7", invoice.updated, <payload>, occurred_at, "bau-9", "bau", <date>)
     """
     stamp = F.lit(occurred_at).cast("timestamp")
     aggregate_id = F.col(entity.key).cast("string")

@@ -70,7 +70,7 @@ def deterministic_uuid(*parts: Column) -> Column:
     The parts are hashed as a JSON array of text, an unambiguous encoding: a separator inside
     one part cannot make two different lists of parts hash the same input.
 
-        ("bau", "customers", "7") -> sha256('["bau","customers","7"]') as 8-4-4-4-12 hex
+        ("bau", "invoices", "7") -> sha256('["bau","invoices","7"]') as 8-4-4-4-12 hex
     """
     digest = F.sha2(F.to_json(F.array(*[p.cast("string") for p in parts])), 256)
     return F.concat_ws(
