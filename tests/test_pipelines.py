@@ -622,7 +622,8 @@ def test_dry_run_writes_no_data_table(
 ) -> None:
     assert jobs.ingest("--replay_mode", "full", "--dry_run", "true", "--request_id", "d-1") == 0
     assert jobs.normalize("--replay_mode", "full", "--dry_run", "true", "--request_id", "d-1") == 0
-    assert [table_exists(spark, p) for p in _data_tables(tables)] == [False] * 4
+    assert [table_exists(spark, p) for p in _data_tables(tables)] == [False] * 5
+    assert not Path(tables.root, "requests").exists()  # a dry run claims no request id
     assert ledger(spark, tables, "d-1").select("stage", "status", "rows_read").collect() == [
         ("ingest", "dry_run", 60),
         ("normalize", "dry_run", 0),
