@@ -163,6 +163,7 @@ def report(
         F.col("rows_written").alias("written"),
         F.col("rows_outboxed").alias("outboxed"),
         F.col("rows_quarantined").alias("quarantined"),
+        F.col("rows_unchanged").alias("unchanged"),
         F.size("missing_ids").alias("missing"),
     ).show(truncate=False)
 

@@ -210,7 +210,8 @@ def run_stage(
     ledger.finish(run)
     context.say(
         f"{status.value}: read {counts.read}, written {counts.written}, "
-        f"outboxed {counts.outboxed}, quarantined {counts.quarantined}"
+        f"outboxed {counts.outboxed}, quarantined {counts.quarantined}, "
+        f"unchanged {counts.unchanged}"
         + (f", missing ids {len(counts.missing_ids)}" if request.ids else "")
     )
     return run
