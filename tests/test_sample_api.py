@@ -464,7 +464,7 @@ def test_bad_mutate_bodies_are_400(
 def test_faults_fail_the_next_customer_reads(mutable_api: SampleApiServer) -> None:
     assert call(f"{mutable_api.url}/admin/faults", {"fail_next": 2, "status": 503}) == (
         200,
-        {"fail_next": 2, "status": 503},
+        {"fail_next": 2, "status": 503, "after": 0},
     )
     assert call(f"{mutable_api.url}/health")[0] == 200  # health is not a customer read
     assert call(f"{mutable_api.url}/customers")[0] == 503
