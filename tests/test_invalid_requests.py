@@ -8,7 +8,6 @@ Spark before refusing would fail instead: every refusal comes before any JVM.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from glue_replay.tables.schemas import (
     RAW_SCHEMA,
     RUNS_SCHEMA,
 )
+from processes import without_java
 
 REPO = Path(__file__).resolve().parents[1]
 NORMALIZE = "glue_jobs/normalize_customers.py"
@@ -224,7 +224,7 @@ def test_invalid_request_is_refused_before_anything_is_written(
     # No Java for this process: a job that started Spark before refusing would fail (exit 1)
     # instead of answering exit 2, so the refusal provably comes before any JVM.
     result = subprocess.run(
-        argv, cwd=REPO, env=_without_java(), capture_output=True, text=True, timeout=120
+        argv, cwd=REPO, env=without_java(), capture_output=True, text=True, timeout=120
     )
 
     job = Path(case.script).stem
@@ -235,14 +235,3 @@ def test_invalid_request_is_refused_before_anything_is_written(
     assert result.stdout == ""
     assert SECRET not in result.stderr
     assert snapshot(delta_warehouse) == before
-
-
-def _without_java() -> dict[str, str]:
-    """This process's environment with no way to start a JVM."""
-    env = dict(os.environ, JAVA_HOME="/nonexistent-java-home")
-    env["PATH"] = os.pathsep.join(
-        folder
-        for folder in env.get("PATH", "").split(os.pathsep)
-        if not (Path(folder) / "java").exists()
-    )
-    return env

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ from glue_replay.identity import (
     registry_location,
 )
 from glue_replay.request import ReplayMode, ReplayRequest
+from processes import without_java
 
 REPO = Path(__file__).resolve().parents[1]
 AT = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -211,16 +211,6 @@ def test_an_unreachable_registry_on_s3_is_a_clear_error() -> None:
         claim_request("s3://missing/wh", full(), "customers", "ingest", "jr_1", s3_client=s3)
 
 
-def _without_java() -> dict[str, str]:
-    env = dict(os.environ, JAVA_HOME="/nonexistent-java-home")
-    env["PATH"] = os.pathsep.join(
-        folder
-        for folder in env.get("PATH", "").split(os.pathsep)
-        if not (Path(folder) / "java").exists()
-    )
-    return env
-
-
 def test_a_normalize_under_a_targeted_ingests_request_id_is_refused_before_spark(
     tmp_path: Path,
 ) -> None:
@@ -234,7 +224,7 @@ def test_a_normalize_under_a_targeted_ingests_request_id_is_refused_before_spark
             sys.executable, "glue_jobs/normalize_customers.py", "--replay_mode", "full",
             "--request_id", "t-7", "--warehouse", warehouse,
         ],
-        cwd=REPO, env=_without_java(), capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO, env=without_java(), capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [

@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from glue_replay.aws import describe_aws_error, is_aws_error, is_s3_uri
 from glue_replay.errors import (
@@ -397,10 +397,7 @@ def status_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--entity", help="only this pipeline's ledger rows and Glue runs (default: all)"
     )
-    parser.add_argument(
-        "--warehouse", help="the tables' base (default: the config's, else ./warehouse)"
-    )
-    parser.add_argument("--config", help="deployment JSON (default $GLUE_REPLAY_CONFIG)")
+    _add_deployment_flags(parser)
     return parser
 
 
@@ -415,8 +412,7 @@ def _status_command(arguments: list[str]) -> int:
     except DeploymentConfigError as exc:
         _fail(f"configuration: {exc}")
         return EXIT_INVALID
-    warehouse = flags.warehouse or config.warehouse or DEFAULT_WAREHOUSE
-    aws = AwsClients(config.region) if pipelines or is_s3_uri(warehouse) else None
+    warehouse, glue, s3 = _ledger_access(flags.warehouse, config, pipelines)
     try:
         found = show_status(
             flags.request_id,
@@ -424,9 +420,9 @@ def _status_command(arguments: list[str]) -> int:
             say=_say,
             region=config.region,
             pipelines=pipelines,
-            glue=aws.glue if aws and pipelines else None,
+            glue=glue,
             entity=flags.entity,
-            s3=aws.s3 if aws and is_s3_uri(warehouse) else None,
+            s3=s3,
             warn=_note,
         )
     except Exception as exc:
@@ -440,6 +436,25 @@ def _status_command(arguments: list[str]) -> int:
             + (" and to Glue" if pipelines else "")
         )
     return EXIT_OK if found else EXIT_FAILED
+
+
+def _add_deployment_flags(parser: argparse.ArgumentParser) -> None:
+    """``--warehouse`` and ``--config``, as every ledger-reading command takes them."""
+    parser.add_argument(
+        "--warehouse", help="the tables' base (default: the config's, else ./warehouse)"
+    )
+    parser.add_argument("--config", help="deployment JSON (default $GLUE_REPLAY_CONFIG)")
+
+
+def _ledger_access(
+    given: str | None, config: DeploymentConfig, pipelines: list[PipelineConfig]
+) -> tuple[str, Any, Any]:
+    """The warehouse to read, and the Glue and S3 clients reading it needs (``None`` if not)."""
+    warehouse = given or config.warehouse or DEFAULT_WAREHOUSE
+    on_s3 = is_s3_uri(warehouse)
+    aws = AwsClients(config.region) if pipelines or on_s3 else None
+    glue = aws.glue if aws and pipelines else None
+    return warehouse, glue, aws.s3 if aws and on_s3 else None
 
 
 def _deployment(
@@ -475,10 +490,7 @@ def runs_parser() -> argparse.ArgumentParser:
     parser.add_argument("--request-id", help="only this request's rows")
     parser.add_argument("--entity", help="only this pipeline's rows")
     parser.add_argument("--stage", choices=LEDGER_STAGES, help="only this stage's rows")
-    parser.add_argument(
-        "--warehouse", help="the tables' base (default: the config's, else ./warehouse)"
-    )
-    parser.add_argument("--config", help="deployment JSON (default $GLUE_REPLAY_CONFIG)")
+    _add_deployment_flags(parser)
     return parser
 
 
@@ -494,8 +506,7 @@ def _runs_command(arguments: list[str]) -> int:
     except DeploymentConfigError as exc:
         _fail(f"configuration: {exc}")
         return EXIT_INVALID
-    warehouse = flags.warehouse or config.warehouse or DEFAULT_WAREHOUSE
-    aws = AwsClients(config.region) if pipelines or is_s3_uri(warehouse) else None
+    warehouse, glue, s3 = _ledger_access(flags.warehouse, config, pipelines)
     runs_filter = RunsFilter(
         request_id=flags.request_id, entity=flags.entity, stage=flags.stage, last=flags.last
     )
@@ -507,8 +518,8 @@ def _runs_command(arguments: list[str]) -> int:
             warn=_note,
             region=config.region,
             pipelines=pipelines,
-            glue=aws.glue if aws and pipelines else None,
-            s3=aws.s3 if aws and is_s3_uri(warehouse) else None,
+            glue=glue,
+            s3=s3,
         )
     except LedgerUnavailableError as exc:
         _fail(f"ledger: {exc}")
