@@ -174,7 +174,8 @@ def test_a_soft_delete_is_a_tombstone_and_one_deleted_event_and_an_update_undele
             spark,
             [
                 ("ingest", "succeeded", 2, 2, 0, 0, 0, None),
-                ("normalize", "succeeded", 2, 2, 2, 0, 0, None),
+                # The first BAU's window is the last 24 hours of raw: full-1's rows too.
+                ("normalize", "succeeded", 62, 2, 2, 3, 57, None),
             ],
             LEDGER,
         ),
@@ -364,7 +365,8 @@ def test_a_new_field_breaks_nothing_and_is_normalized_once_mapped_and_a_retyped_
             spark,
             [
                 ("ingest", "succeeded", 4, 4, 0, 0, 0, None),
-                ("normalize", "succeeded", 4, 1, 0, 3, 0, None),
+                # The first BAU's window holds full-1's 60 rows (3 malformed) too.
+                ("normalize", "succeeded", 64, 1, 0, 6, 57, None),
             ],
             LEDGER,
         ),
