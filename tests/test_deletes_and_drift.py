@@ -195,7 +195,7 @@ def test_a_soft_delete_is_a_tombstone_and_one_deleted_event_and_an_update_undele
     )
 
     # A later change at the source un-deletes: the normal updated event, a live row again.
-    clock.advance(hours=1)  # 14:14
+    clock.advance(hours=1)  # 14:15
     api.mutate(ids=["5"])
     clock.advance(minutes=1)
     jobs.both("--request_id", "bau-3")
@@ -207,7 +207,7 @@ def test_a_soft_delete_is_a_tombstone_and_one_deleted_event_and_an_update_undele
         normalized(spark, tables, ["5"]),
         frame(
             spark,
-            [("5", "jane.schmidt5@mail.example.com", "active", 2076, None, T(134 / 60), False)],
+            [("5", "jane.schmidt5@mail.example.com", "active", 2076, None, T(135 / 60), False)],
             ROW,
         ),
     )
