@@ -132,7 +132,7 @@ def with_entity_columns(entity: Entity) -> Callable[[DataFrame], DataFrame]:
                 F.lit(f"{f.name} is not {_a(f.dataType)}"),
             )
             for f in entity.schema.fields
-            if produced[f.name] != f.dataType
+            if not _same_type(produced[f.name], f.dataType)
         ]
         if entity.payload is not None:
             drift.insert(0, payload_shape_errors(F.col("payload"), entity.payload))
@@ -518,9 +518,14 @@ def _read_normalized(spark: SparkSession, path: str, schema: StructType) -> Data
 def _typed(name: str, produced: DataType, wanted: DataType) -> Column:
     """The column cast to its schema type; a value the type cannot hold becomes null (and a
     quarantine reason), also with ANSI casts on."""
-    if produced == wanted:
-        return F.col(name)
+    if _same_type(produced, wanted):
+        return F.col(name).cast(wanted)
     return F.expr(f"try_cast(`{name}` AS {wanted.simpleString()})")
+
+
+def _same_type(produced: DataType, wanted: DataType) -> bool:
+    """Equal but for nullability (which a plain cast adjusts, and no value depends on)."""
+    return produced.simpleString() == wanted.simpleString()
 
 
 def _a(kind: DataType) -> str:
