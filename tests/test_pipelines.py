@@ -185,16 +185,16 @@ def test_full_replay_normalizes_every_record_and_emits_one_event_each(
     )  # fmt: skip
     assert_df_equality(
         normalized.drop("content_hash", "raw_ingested_at", "request_id", "replay_mode")
-        .drop("normalized_at")
+        .drop("normalized_at", "is_deleted")
         .orderBy("id"),
         expected.orderBy("id"),
         ignore_nullable=True,
         ignore_column_order=False,
     )
     metadata = read(spark, tables.normalized("customers")).select(
-        "raw_ingested_at", "request_id", "replay_mode", "normalized_at"
+        "raw_ingested_at", "request_id", "replay_mode", "normalized_at", "is_deleted"
     )
-    assert metadata.distinct().collect() == [(T(), "full-1", "full", T(1 / 60))]
+    assert metadata.distinct().collect() == [(T(), "full-1", "full", T(1 / 60), False)]
 
     assert_events(spark, tables, "full-1", event_rows(VALID_IDS, "created", "full"))
     quarantine = read_quarantine(spark, tables, "customers").select("id", "reason", "stage")

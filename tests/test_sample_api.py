@@ -461,6 +461,118 @@ def test_bad_mutate_bodies_are_400(
     assert answer["error"].startswith(f"{field}: ")
 
 
+#: Record 61 as an insert at the clock's 2026-06-01T12:30:15 creates it (generated from the seed
+#: like the others, anchored at the insert time, updated then).
+RECORD_61 = {
+    "id": "61",
+    "email": "John.Andersson61@example.com ",
+    "first_name": "John",
+    "last_name": "Andersson",
+    "phone": "+33 1 99 00 0061",
+    "status": "active",
+    "loyalty_points": 3046,
+    "address": {
+        "line1": "194 Avenue Victor Hugo",
+        "line2": None,
+        "city": "Paris",
+        "postcode": "75008",
+        "country": "FR",
+    },
+    "created_at": "2024-03-11 03:02:18",
+    "updated_at": "2026-06-01T12:30:15Z",
+}
+
+
+def test_insert_adds_customers_with_the_next_ids_updated_now(
+    mutable_api: SampleApiServer,
+) -> None:
+    assert call(f"{mutable_api.url}/admin/insert", {"count": 2}) == (
+        200,
+        {"inserted": ["61", "62"]},
+    )
+    assert call(f"{mutable_api.url}/customers/61") == (200, RECORD_61)
+    assert call(f"{mutable_api.url}/health") == (200, {"status": "ok", "records": 62})
+    assert list_ids(mutable_api, updated_since="2026-06-01T12:30:15Z") == ["61", "62"]
+    assert list_ids(mutable_api)[-3:] == ["60", "61", "62"]
+    # In process too, continuing the ids.
+    assert mutable_api.insert(1) == ["63"]
+
+
+def test_delete_is_a_soft_delete_and_a_mutation_undeletes(
+    mutable_api: SampleApiServer, clock: FakeClock
+) -> None:
+    assert call(f"{mutable_api.url}/admin/delete", {"ids": ["5"]}) == (200, {"deleted": ["5"]})
+    # Still served, marked deleted, updated at the clock's whole second.
+    assert call(f"{mutable_api.url}/customers/5") == (
+        200,
+        {**RECORD_5, "status": "deleted", "updated_at": "2026-06-01T12:30:15Z"},
+    )
+    assert list_ids(mutable_api, updated_since="2026-06-01T12:30:15Z") == ["5"]
+    assert "5" in list_ids(mutable_api)
+
+    clock.now = datetime(2026, 6, 2, 8, 0, tzinfo=UTC)
+    assert mutable_api.delete(["6", "6"]) == ["6"]
+    clock.now = datetime(2026, 6, 3, 8, 0, tzinfo=UTC)
+    mutable_api.mutate(ids=["5"])
+    _, record = call(f"{mutable_api.url}/customers/5")
+    assert (record["status"], record["loyalty_points"], record["updated_at"]) == (
+        "active",
+        2076,
+        "2026-06-03T08:00:00Z",
+    )
+
+
+def test_delete_unknown_ids_is_404_and_deletes_nothing(mutable_api: SampleApiServer) -> None:
+    status, body = call(f"{mutable_api.url}/admin/delete", {"ids": ["5", "999"]})
+    assert (status, body) == (404, {"error": "ids: unknown ids ['999']"})
+    assert call(f"{mutable_api.url}/customers/5") == (200, RECORD_5)
+
+
+def test_mutate_with_fields_sets_exactly_them(mutable_api: SampleApiServer) -> None:
+    """Schema drift at the source: a new field, a field of another type."""
+    body = {"ids": ["5"], "fields": {"tier": "gold", "loyalty_points": {"points": 7}}}
+    assert call(f"{mutable_api.url}/admin/mutate", body) == (200, {"changed": ["5"]})
+    assert call(f"{mutable_api.url}/customers/5") == (
+        200,
+        {
+            **RECORD_5,
+            "tier": "gold",
+            "loyalty_points": {"points": 7},
+            "updated_at": "2026-06-01T12:30:15Z",
+        },
+    )
+    assert mutable_api.mutate(ids=["2"], fields={"address": "1 Main St"}) == ["2"]
+    _, record = call(f"{mutable_api.url}/customers/2")
+    assert record == {**RECORD_2, "address": "1 Main St", "updated_at": "2026-06-01T12:30:15Z"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("insert", {}, "count"),
+        ("insert", {"count": 0}, "count"),
+        ("insert", {"count": "2"}, "count"),
+        ("insert", {"ids": ["1"]}, "ids"),
+        ("delete", {}, "ids"),
+        ("delete", {"ids": []}, "ids"),
+        ("delete", {"ids": [5]}, "ids"),
+        ("delete", {"count": 1}, "count"),
+        ("mutate", {"ids": ["1"], "fields": {}}, "fields"),
+        ("mutate", {"ids": ["1"], "fields": ["tier"]}, "fields"),
+        ("mutate", {"ids": ["1"], "fields": {"id": "2"}}, "fields"),
+        ("mutate", {"ids": ["1"], "fields": {"updated_at": "now"}}, "fields"),
+    ],
+)
+def test_bad_insert_delete_and_fields_bodies_are_400(
+    mutable_api: SampleApiServer, path: str, body: dict[str, Any], field: str
+) -> None:
+    status, answer = call(f"{mutable_api.url}/admin/{path}", body)
+    assert status == 400
+    assert answer["error"].startswith(f"{field}: ")
+    assert call(f"{mutable_api.url}/health") == (200, {"status": "ok", "records": RECORDS})
+    assert call(f"{mutable_api.url}/customers/1") == (200, RECORD_1)
+
+
 def test_faults_fail_the_next_customer_reads(mutable_api: SampleApiServer) -> None:
     assert call(f"{mutable_api.url}/admin/faults", {"fail_next": 2, "status": 503}) == (
         200,

@@ -4,19 +4,40 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType, DataType, StringType, StructField, StructType
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DataType,
+    IntegerType,
+    StringType,
+    StructField,
+    StructType,
+)
 
-from glue_replay.pipelines.normalize import decide_changes, outbox_events, select_for_replay
+from glue_replay.entity import Entity, EventTypes, SoftDelete
+from glue_replay.errors import PipelineDefinitionError
+from glue_replay.pipelines.normalize import (
+    decide_changes,
+    outbox_events,
+    select_for_replay,
+    with_entity_columns,
+)
 from glue_replay.pipelines.stage import TimeWindow
 from glue_replay.request import ReplayMode, ReplayRequest
 from glue_replay.tables.schemas import RAW_SCHEMA
-from glue_replay.transforms.common import latest_per_key, parse_utc_timestamp
+from glue_replay.transforms.common import (
+    latest_per_key,
+    parse_utc_timestamp,
+    payload_shape_errors,
+)
 from glue_replay_examples.customers import CUSTOMERS
 from glue_replay_examples.customers.transforms import CUSTOMER_SCHEMA, normalize_customers
 
@@ -438,3 +459,216 @@ def _documented_id(*parts: str) -> str:
     """An event id as the README documents it, computed without Spark."""
     digest = hashlib.sha256(json.dumps(list(parts), separators=(",", ":")).encode()).hexdigest()
     return "-".join((digest[:8], digest[8:12], digest[12:16], digest[16:20], digest[20:32]))
+
+
+# --- soft deletes and schema drift ---------------------------------------------------------
+
+
+def test_payload_shape_errors_name_every_field_whose_json_shape_changed(
+    spark: SparkSession,
+) -> None:
+    shape = StructType(
+        [
+            StructField("name", StringType()),
+            StructField("points", IntegerType()),
+            StructField("vip", BooleanType()),
+            StructField("address", StructType([StructField("city", StringType())])),
+            StructField("tags", ArrayType(StringType())),
+            StructField("lines", ArrayType(StructType([StructField("sku", StringType())]))),
+        ]
+    )
+    payloads = spark.createDataFrame(
+        [
+            ("ok", '{"name":"Ann","points":"12","vip":true,"address":{"city":"Leeds"},'
+                   '"tags":["a"],"lines":[{"sku":"X"}],"new_field":{"any":"shape"}}'),
+            ("nulls", '{"name":null,"address":null}'),
+            ("numbers-as-text-and-text-as-numbers", '{"name":7,"points":12}'),
+            ("object-for-text", '{"name":{"given":"Ann"}}'),
+            ("array-for-text", '{"name":["Ann"]}'),
+            ("text-for-object", '{"address":"1 Main St"}'),
+            ("nested", '{"address":{"city":{"name":"Leeds"}}}'),
+            ("text-for-number", '{"points":"lots"}'),
+            ("object-for-number", '{"points":{"value":3}}'),
+            ("text-for-boolean", '{"vip":"yes"}'),
+            ("text-for-array", '{"tags":"a,b"}'),
+            ("array-of-values-for-objects", '{"lines":["X"]}'),
+            ("several", '{"name":{"a":1},"address":[1]}'),
+            ("not-an-object", "not json"),
+        ],
+        "case string, payload string",
+    )  # fmt: skip
+    actual = payloads.select("case", payload_shape_errors(F.col("payload"), shape).alias("reason"))
+    expected = spark.createDataFrame(
+        [
+            ("ok", None),
+            ("nulls", None),
+            ("numbers-as-text-and-text-as-numbers", None),
+            ("object-for-text", "name is an object, expected a single value"),
+            ("array-for-text", "name is an array, expected a single value"),
+            ("text-for-object", "address is a single value, expected an object"),
+            ("nested", "address.city is an object, expected a single value"),
+            ("text-for-number", "points is a single value, expected a number"),
+            ("object-for-number", "points is an object, expected a number"),
+            ("text-for-boolean", "vip is a single value, expected true or false"),
+            ("text-for-array", "tags is a single value, expected an array"),
+            ("array-of-values-for-objects", "lines has an item that is not an object"),
+            (
+                "several",
+                "name is an object, expected a single value; "
+                "address is an array, expected an object",
+            ),
+            ("not-an-object", None),
+        ],
+        "case string, reason string",
+    )
+    assert_df_equality(actual, expected, ignore_nullable=True)
+
+
+def test_customers_drift_is_quarantined_naming_the_field_and_a_new_field_is_ignored(
+    spark: SparkSession,
+) -> None:
+    good = (
+        '"id":"{id}","email":"a@b.io","updated_at":"2026-11-20T10:00:00Z","status":"active",'
+        '"address":{{"city":"Leeds"}}'
+    )
+    raw = spark.createDataFrame(
+        [
+            ("1", "{" + good.format(id="1") + ',"tier":"gold"}'),
+            ("2", "{" + good.format(id="2").replace('{"city":"Leeds"}', '"1 Main St"') + "}"),
+            ("3", "{" + good.format(id="3") + ',"first_name":{"given":"Ann"}}'),
+            ("4", "{" + good.format(id="4") + ',"loyalty_points":"a lot"}'),
+            ("5", "{" + good.format(id="5") + ',"loyalty_points":{"value":3}}'),
+        ],
+        RAW_COLUMNS,
+    ).select(
+        *[
+            F.col(c)
+            if c in ("id", "payload")
+            else F.lit(None).cast(RAW_SCHEMA[c].dataType).alias(c)
+            for c in RAW_SCHEMA.fieldNames()
+        ]
+    )
+    actual = raw.transform(with_entity_columns(CUSTOMERS)).select(
+        "id", "address_city", "first_name", "quarantine_reason"
+    )
+    expected = spark.createDataFrame(
+        [
+            ("1", "Leeds", None, None),
+            ("2", None, None, "address is a single value, expected an object"),
+            ("3", "Leeds", '{"given":"Ann"}', "first_name is an object, expected a single value"),
+            ("4", "Leeds", None, "loyalty_points is not an integer"),
+            (
+                "5",
+                "Leeds",
+                None,
+                "loyalty_points is an object, expected a single value; "
+                "loyalty_points is not an integer",
+            ),
+        ],
+        "id string, address_city string, first_name string, quarantine_reason string",
+    )
+    assert_df_equality(actual, expected, ignore_nullable=True)
+
+
+def test_a_column_the_schema_type_cannot_hold_is_quarantined_not_nulled(
+    spark: SparkSession,
+) -> None:
+    """The core's own check, for any entity: a transform that hands over text for a number."""
+    schema = StructType(
+        [
+            StructField("id", StringType()),
+            StructField("qty", IntegerType()),
+            StructField("updated_at", StringType()),
+        ]
+    )
+
+    def as_text(raw: DataFrame) -> DataFrame:
+        record = F.from_json("payload", "id string, qty string, updated_at string")
+        return raw.select(
+            "*",
+            record["qty"].alias("qty"),
+            record["updated_at"].alias("updated_at"),
+            F.lit(None).cast("string").alias("quarantine_reason"),
+        )
+
+    entity = Entity(name="parts", aggregate="part", schema=schema, normalize=as_text)
+    raw = spark.createDataFrame(
+        [("1", '{"qty":"3","updated_at":"v1"}'), ("2", '{"qty":"three","updated_at":"v1"}')],
+        RAW_COLUMNS,
+    ).select(
+        *[
+            F.col(c)
+            if c in ("id", "payload")
+            else F.lit(None).cast(RAW_SCHEMA[c].dataType).alias(c)
+            for c in RAW_SCHEMA.fieldNames()
+        ]
+    )
+    actual = raw.transform(with_entity_columns(entity)).select("id", "qty", "quarantine_reason")
+    expected = spark.createDataFrame(
+        [("1", 3, None), ("2", None, "qty is not an int")],
+        "id string, qty int, quarantine_reason string",
+    )
+    assert_df_equality(actual, expected, ignore_nullable=True)
+
+
+def test_a_deleted_winner_is_a_deleted_event_and_an_undeleted_one_an_update(
+    spark: SparkSession,
+) -> None:
+    def row(id_: str, status: str, is_new: bool) -> tuple[object, ...]:
+        base = list(_customer(id_, f"{id_}@x.io", T(2026, 2, 1)))
+        base[5] = status
+        return (*base, is_new, True)
+
+    decided = spark.createDataFrame(
+        [
+            row("1", "deleted", False),  # deleted at the source
+            row("2", "active", False),  # un-deleted (or any update)
+            row("3", "deleted", True),  # first seen already deleted
+            row("4", "active", True),
+        ],
+        _extended(("is_new", BooleanType()), ("emit", BooleanType())),
+    )
+    request = ReplayRequest(ReplayMode.FULL, "req-1")
+    actual = outbox_events(decided, CUSTOMERS, request, datetime(2026, 3, 1, tzinfo=UTC))
+    assert_df_equality(
+        actual.select("aggregate_id", "event_type"),
+        spark.createDataFrame(
+            [
+                ("1", "customer.deleted"),
+                ("2", "customer.updated"),
+                ("3", "customer.deleted"),
+                ("4", "customer.created"),
+            ],
+            "aggregate_id string, event_type string",
+        ),
+        ignore_nullable=True,
+        ignore_row_order=True,
+    )
+
+
+def test_soft_delete_declarations_are_validated_at_definition() -> None:
+    def entity(**changes: object) -> Entity:
+        return replace(CUSTOMERS, **changes)  # type: ignore[arg-type]
+
+    assert CUSTOMERS.event_types == EventTypes(
+        "customer.created", "customer.updated", "customer.deleted"
+    )
+    assert entity(events=EventTypes("c.new", "c.changed")).event_types.deleted == (
+        "customer.deleted"
+    )
+    assert entity(deleted=SoftDelete("status", ("gone",))).deleted == SoftDelete(
+        "status", ("gone",)
+    )
+    for deleted, message in [
+        (SoftDelete("state", ("deleted",)), "deleted column 'state' is not in the schema"),
+        (SoftDelete("id", ("x",)), "deleted column 'id' is the key or the version"),
+        (SoftDelete("status"), "deleted values [True] do not fit column 'status' (string)"),
+        (SoftDelete("loyalty_points", ("0",)), "deleted values ['0'] do not fit column"),
+        (SoftDelete("status", ()), "deleted values are empty"),
+    ]:
+        with pytest.raises(PipelineDefinitionError, match=re.escape(message)):
+            entity(deleted=deleted)
+    with pytest.raises(PipelineDefinitionError, match="SoftDelete values 'deleted'"):
+        SoftDelete("status", "deleted")  # type: ignore[arg-type]
+    with pytest.raises(PipelineDefinitionError, match=re.escape("['is_deleted']")):
+        entity(schema=_extended(("is_deleted", BooleanType())))

@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from glue_replay.entity import Entity as Entity
     from glue_replay.entity import EventTypes as EventTypes
+    from glue_replay.entity import SoftDelete as SoftDelete
     from glue_replay.errors import GlueReplayError as GlueReplayError
     from glue_replay.errors import InvalidRequestError as InvalidRequestError
     from glue_replay.errors import SourceError as SourceError
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "Entity": "glue_replay.entity",
     "EventTypes": "glue_replay.entity",
+    "SoftDelete": "glue_replay.entity",
     "GlueReplayError": "glue_replay.errors",
     "InvalidRequestError": "glue_replay.errors",
     "SourceError": "glue_replay.errors",

@@ -476,7 +476,7 @@ class PipelineConformance:
         types = sorted({r["aggregate_type"] for r in rows})
         problems.equal("outbox aggregate_type values", types, [self.name])
         kinds = self.entity.event_types
-        unknown = sorted({r["event_type"] for r in rows} - {kinds.created, kinds.updated})
+        unknown = sorted({r["event_type"] for r in rows} - set(kinds.all))
         problems.expect(not unknown, f"outbox event types not the entity's: {unknown}")
         for row in rows:
             key = _payload_key(row["payload"], self.entity.key)

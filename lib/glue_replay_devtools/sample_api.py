@@ -40,7 +40,14 @@ token is configured):
   ============  ==========================  ==================================================
 
 - ``GET /customers/<id>`` -> the record, or 404
-- ``POST /admin/mutate`` ``{"ids": [...]}`` or ``{"count": n}`` -> ``{"changed": [...]}``
+- ``POST /admin/mutate`` ``{"ids": [...]}`` or ``{"count": n}`` -> ``{"changed": [...]}``; with
+  ``"fields": {...}`` the records get exactly those fields (any JSON: a new field, a field of
+  another type) instead of the standard change; either way ``updated_at`` becomes now. Mutating
+  a deleted record un-deletes it (its status flips to active)
+- ``POST /admin/insert`` ``{"count": n}`` -> ``{"inserted": [...]}``: n new well-formed
+  customers with the next ids, updated now
+- ``POST /admin/delete`` ``{"ids": [...]}`` -> ``{"deleted": [...]}``: a soft delete, as the CRM
+  does it: the record stays, its ``status`` becomes ``"deleted"`` and ``updated_at`` now
 - ``POST /admin/faults`` ``{"fail_next": n, "status": 503, "after": k}`` -> the next n customer
   reads fail (after the next k, default 0, have been served)
 - ``POST /admin/config`` any of ``{"paging", "latency_ms", "failure_rate", "failure_statuses",
@@ -110,6 +117,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_BODY_BYTES = 64 * 1024
 _MAX_FAULTS = 1000
 _MAX_MUTATE_IDS = 1000
+_MAX_FIELDS = 50
+#: The status a soft-deleted customer has.
+DELETED_STATUS = "deleted"
 _MAX_LATENCY_MS = 60_000
 _MAX_RETRY_AFTER = 3600
 # Per-connection idle timeout: HTTP/1.1 keep-alive connections a client left open end after it.
@@ -473,6 +483,25 @@ def _mutated(customer: SampleCustomer, malformed: str | None, at: datetime) -> S
     return replace(customer, updated_at=at, record=record)
 
 
+def _with_fields(customer: SampleCustomer, fields: dict[str, Any], at: datetime) -> SampleCustomer:
+    """The customer with ``fields`` set as given (any JSON) and ``updated_at`` = ``at``."""
+    record = {**copy.deepcopy(customer.record), **copy.deepcopy(fields)}
+    record["updated_at"] = render_timestamp(at, TimestampFormat.ISO_UTC, timedelta(0))
+    return replace(customer, updated_at=at, record=record)
+
+
+def _check_fields(fields: object) -> None:
+    if not isinstance(fields, dict) or not 1 <= len(fields) <= _MAX_FIELDS:
+        raise SampleApiError(
+            400, f"fields: accepted: a JSON object of 1..{_MAX_FIELDS} fields to set"
+        )
+    fixed = sorted({"id", "updated_at"}.intersection(fields))
+    if fixed:
+        raise SampleApiError(
+            400, f"fields: {fixed[0]} cannot be set; accepted: any field but id and updated_at"
+        )
+
+
 def _is_number(text: str) -> bool:
     """ASCII digits only: ``str.isdigit`` also accepts other scripts' digits, which int() parses."""
     return text.isascii() and text.isdigit()
@@ -532,6 +561,7 @@ class _Store:
         self._behaviour = behaviour
         # Its own generator: drawing failures never changes the generated data.
         self._failures = random.Random(f"failures-{seed}")  # noqa: S311  (not security)
+        self._seed = seed
         self._stats = _Stats()
 
     def __len__(self) -> int:
@@ -629,15 +659,19 @@ class _Store:
         with self._lock:
             self._stats = _Stats(in_flight=self._stats.in_flight)
 
-    def mutate(self, ids: Sequence[str] | None, count: int | None) -> list[str]:
-        """Change the given records (or ``count`` well-formed ones spread over the id range)."""
+    def mutate(
+        self,
+        ids: Sequence[str] | None,
+        count: int | None,
+        fields: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """Change the given records (or ``count`` well-formed ones spread over the id range):
+        the standard change, or exactly ``fields`` when given."""
+        if fields is not None:
+            _check_fields(fields)
         with self._lock:
             if ids is not None:
-                wanted = list(dict.fromkeys(ids))
-                unknown = [i for i in wanted if not (_is_number(i) and int(i) in self._customers)]
-                if unknown:
-                    raise SampleApiError(404, f"ids: unknown ids {unknown}")
-                numbers = [int(i) for i in wanted]
+                numbers = self._known(ids)
             else:
                 assert count is not None
                 candidates = [n for n in self._order if str(n) not in self._malformed]
@@ -647,16 +681,52 @@ class _Store:
                     )
                 step = len(candidates) / count
                 numbers = [candidates[int(i * step + step / 2)] for i in range(count)]
-            # Whole seconds: the ISO_UTC rendering has no fraction, and the canonical instant
-            # (which the filters compare) must equal what the record says.
-            at = self._clock()
-            if at.tzinfo is None:
-                raise ValueError(f"the clock must return timezone-aware times, got {at!r}")
-            at = at.astimezone(UTC).replace(microsecond=0)
+            at = self._now()
             for number in numbers:
                 customer = self._customers[number]
-                self._customers[number] = _mutated(customer, self._malformed.get(customer.id), at)
+                if fields is None:
+                    changed = _mutated(customer, self._malformed.get(customer.id), at)
+                else:
+                    changed = _with_fields(customer, fields, at)
+                self._customers[number] = changed
         return [str(n) for n in numbers]
+
+    def insert(self, count: int) -> list[str]:
+        """Add ``count`` well-formed customers with the next ids, updated now."""
+        with self._lock:
+            at = self._now()
+            first = (self._order[-1] if self._order else 0) + 1
+            numbers = list(range(first, first + count))
+            for number in numbers:
+                generated = _generate_customer(number, at, self._seed, None)
+                self._customers[number] = _with_fields(generated, {}, at)
+                self._order.append(number)
+        return [str(n) for n in numbers]
+
+    def delete(self, ids: Sequence[str]) -> list[str]:
+        """Soft-delete the given records: status ``deleted``, updated now; they stay served."""
+        with self._lock:
+            numbers = self._known(ids)
+            at = self._now()
+            for number in numbers:
+                customer = self._customers[number]
+                self._customers[number] = _with_fields(customer, {"status": DELETED_STATUS}, at)
+        return [str(n) for n in numbers]
+
+    def _known(self, ids: Sequence[str]) -> list[int]:
+        wanted = list(dict.fromkeys(ids))
+        unknown = [i for i in wanted if not (_is_number(i) and int(i) in self._customers)]
+        if unknown:
+            raise SampleApiError(404, f"ids: unknown ids {unknown}")
+        return [int(i) for i in wanted]
+
+    def _now(self) -> datetime:
+        # Whole seconds: the ISO_UTC rendering has no fraction, and the canonical instant
+        # (which the filters compare) must equal what the record says.
+        at = self._clock()
+        if at.tzinfo is None:
+            raise ValueError(f"the clock must return timezone-aware times, got {at!r}")
+        return at.astimezone(UTC).replace(microsecond=0)
 
 
 def _single_params(query: str, allowed: frozenset[str]) -> dict[str, str]:
@@ -774,7 +844,9 @@ _LIST_PARAMS: dict[Paging, frozenset[str]] = {
     "offset": _FILTER_PARAMS | {"limit", "offset"},
     "link": _FILTER_PARAMS | {"page_size", "after"},
 }
-_MUTATE_FIELDS = frozenset({"ids", "count"})
+_MUTATE_FIELDS = frozenset({"ids", "count", "fields"})
+_INSERT_FIELDS = frozenset({"count"})
+_DELETE_FIELDS = frozenset({"ids"})
 _FAULT_FIELDS = frozenset({"fail_next", "status", "after"})
 _CONFIG_FIELDS = frozenset(asdict(Behaviour()))
 
@@ -782,6 +854,8 @@ _ROUTES = {
     "/health": "GET",
     "/customers": "GET",
     "/admin/mutate": "POST",
+    "/admin/insert": "POST",
+    "/admin/delete": "POST",
     "/admin/faults": "POST",
     "/admin/config": "POST",
     "/admin/stats": "GET",
@@ -866,6 +940,10 @@ class _App:
     def _admin(self, path: str, body: bytes) -> Reply:
         if path == "/admin/mutate":
             return self._mutate(body)
+        if path == "/admin/insert":
+            return self._insert(body)
+        if path == "/admin/delete":
+            return self._delete(body)
         if path == "/admin/faults":
             return self._faults(body)
         if path == "/admin/config":
@@ -935,21 +1013,24 @@ class _App:
         body = _json_object(raw, _MUTATE_FIELDS)
         if ("ids" in body) == ("count" in body):
             raise SampleApiError(400, "body: give exactly one of ids, count")
+        fields = body.get("fields")
+        if "fields" in body:
+            _check_fields(fields)
         if "ids" in body:
-            ids = body["ids"]
-            if (
-                not isinstance(ids, list)
-                or not 1 <= len(ids) <= _MAX_MUTATE_IDS
-                or not all(isinstance(i, str) for i in ids)
-            ):
-                raise SampleApiError(
-                    400, f"ids: accepted: a list of 1..{_MAX_MUTATE_IDS} id strings"
-                )
-            changed = self.store.mutate(ids=ids, count=None)
+            changed = self.store.mutate(ids=_ids_field(body), count=None, fields=fields)
         else:
             count = _int_field(body, "count", 1, len(self.store), None)
-            changed = self.store.mutate(ids=None, count=count)
+            changed = self.store.mutate(ids=None, count=count, fields=fields)
         return Reply(200, {"changed": changed})
+
+    def _insert(self, raw: bytes) -> Reply:
+        body = _json_object(raw, _INSERT_FIELDS)
+        count = _int_field(body, "count", 1, _MAX_MUTATE_IDS, None)
+        return Reply(200, {"inserted": self.store.insert(count)})
+
+    def _delete(self, raw: bytes) -> Reply:
+        body = _json_object(raw, _DELETE_FIELDS)
+        return Reply(200, {"deleted": self.store.delete(_ids_field(body))})
 
     def _faults(self, raw: bytes) -> Reply:
         body = _json_object(raw, _FAULT_FIELDS)
@@ -958,6 +1039,17 @@ class _App:
         after = _int_field(body, "after", 0, _MAX_FAULTS, 0)
         self.store.set_faults(fail_next, status, after)
         return Reply(200, {"fail_next": fail_next, "status": status, "after": after})
+
+
+def _ids_field(body: dict[str, Any]) -> list[str]:
+    ids = body.get("ids")
+    if (
+        not isinstance(ids, list)
+        or not 1 <= len(ids) <= _MAX_MUTATE_IDS
+        or not all(isinstance(i, str) for i in ids)
+    ):
+        raise SampleApiError(400, f"ids: accepted: a list of 1..{_MAX_MUTATE_IDS} id strings")
+    return ids
 
 
 def _parse_filters(params: dict[str, str]) -> Filters:
@@ -1137,11 +1229,29 @@ class SampleApiServer:
         """A copy of every customer as the API holds it now, in id order."""
         return self._store.snapshot()
 
-    def mutate(self, ids: Sequence[str] | None = None, count: int | None = None) -> list[str]:
-        """Same as ``POST /admin/mutate``, in process: the ids changed, in order."""
+    def mutate(
+        self,
+        ids: Sequence[str] | None = None,
+        count: int | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """Same as ``POST /admin/mutate``, in process: the ids changed, in order. With
+        ``fields``, the records get exactly those fields (a new one, another type) instead."""
         if (ids is None) == (count is None):
             raise ValueError("give exactly one of ids, count")
-        return self._store.mutate(ids=ids, count=count)
+        return self._store.mutate(ids=ids, count=count, fields=fields)
+
+    def insert(self, count: int) -> list[str]:
+        """Same as ``POST /admin/insert``: ``count`` new customers with the next ids, updated
+        now; their ids, in order."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count: {count!r} is invalid; accepted: an integer >= 1")
+        return self._store.insert(count)
+
+    def delete(self, ids: Sequence[str]) -> list[str]:
+        """Same as ``POST /admin/delete``: soft-delete ``ids`` (status ``deleted``, updated
+        now; still served); the ids deleted, in order."""
+        return self._store.delete(ids)
 
     def inject_faults(self, fail_next: int, status: int = 503, after: int = 0) -> None:
         """Same as ``POST /admin/faults``: the next ``fail_next`` customer reads get ``status``,

@@ -29,7 +29,7 @@ from glue_replay.pipelines.stage import (
 from glue_replay.request import JobArguments, ReplayMode, ReplayRequest
 from glue_replay.sources.base import SOURCE_COLUMNS, Source
 from glue_replay.tables import RunRecord, append_once, read_table
-from glue_replay.tables.delta import committed_txn_version
+from glue_replay.tables.delta import committed_txn_version, table_exists
 from glue_replay.tables.schemas import QUARANTINE_SCHEMA, RAW_PARTITIONS, RAW_SCHEMA
 from glue_replay.transforms.common import parse_utc_timestamp
 
@@ -145,9 +145,49 @@ def ingest(context: StageContext, entity: Entity, source: Source) -> StageCounts
             " ..." if len(counts.missing_ids) > 20 else ""
         )
         context.say(f"{len(counts.missing_ids)} requested ids not found at the source: {shown}")
+    if request.mode is ReplayMode.FULL and not request.dry_run:
+        counts.note = absent_from_full_read(context, entity)
+        if counts.note:
+            context.say(counts.note)
     if request.dry_run:
         context.say(f"dry run: would append {counts.written} rows to {raw_path}")
     return counts
+
+
+#: How many of the ids a full read no longer returned the ledger's note names.
+ABSENT_SAMPLE = 10
+
+
+def absent_from_full_read(context: StageContext, entity: Entity) -> str | None:
+    """The ledger note of a full read: live ids of ``normalized/<entity>`` it did not return.
+
+    A record gone from the source is not a deletion (only the entity's ``SoftDelete`` flag
+    deletes): it is reported here, counted, with the first few ids, and left as it is.
+
+        normalized ids 1, 2, 3 (none deleted), full read 1, 3 -> "1 id in normalized/... : 2"
+    """
+    spark = context.spark
+    path = context.warehouse.normalized(entity.name)
+    if not table_exists(spark, path):
+        return None
+    normalized = spark.read.format("delta").load(path)
+    live = normalized
+    if "is_deleted" in normalized.columns:
+        live = normalized.where(~F.coalesce(F.col("is_deleted"), F.lit(False)))
+    raw = read_table(spark, context.warehouse.raw(entity.name), RAW_SCHEMA)
+    read = raw.where(F.col("request_id") == context.request.request_id).select("id")
+    ids = live.select(F.col(entity.key).cast("string").alias("id"))
+    absent = ids.join(read, on="id", how="left_anti").distinct()
+    total = absent.count()
+    if total == 0:
+        return None
+    sample = [row["id"] for row in absent.orderBy("id").limit(ABSENT_SAMPLE).collect()]
+    more = ", ..." if total > len(sample) else ""
+    noun = "id" if total == 1 else "ids"
+    return (
+        f"{total} {noun} in normalized/{entity.name} not in this full read (reported, "
+        f"not deleted; only a deleted flag deletes): {', '.join(sample)}{more}"
+    )
 
 
 class IncompleteReadError(GlueReplayError):

@@ -25,7 +25,7 @@ from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import DataType, StringType, StructField, StructType, TimestampType
 
 from glue_replay.entity import Entity
 from glue_replay.errors import PipelineDefinitionError
@@ -39,7 +39,7 @@ from glue_replay.pipelines.stage import (
 )
 from glue_replay.request import JobArguments, ReplayMode, ReplayRequest
 from glue_replay.tables import RunRecord, append_once, ensure_table, read_table
-from glue_replay.tables.delta import table_version
+from glue_replay.tables.delta import table_exists, table_version
 from glue_replay.tables.schemas import (
     NORMALIZED_METADATA,
     OUTBOX_PARTITIONS,
@@ -52,6 +52,7 @@ from glue_replay.transforms.common import (
     content_hash,
     deterministic_uuid,
     latest_per_key,
+    payload_shape_errors,
 )
 
 STAGE = "normalize"
@@ -93,9 +94,14 @@ def with_entity_columns(entity: Entity) -> Callable[[DataFrame], DataFrame]:
     Applies ``entity.normalize``, then what no entity may forget: a record without a key or a
     version, or whose key differs from the raw record's id, cannot be merged and is quarantined
     (when the entity's own checks let it through); the business columns are cast to the schema.
+    Schema drift is quarantined with the field's name: a payload field whose JSON shape differs
+    from ``entity.payload`` (when declared), and a column the transform produced as a value the
+    schema's type cannot hold (a cast that would silently give null).
 
         raw (id "7", payload '{"order_id": "8", ...}') -> quarantine_reason
         "order_id differs from the record id"
+        raw (id "7", payload '{"address": "1 Main St", ...}') -> quarantine_reason
+        "address is a single value, expected an object"
     """
 
     def transform(raw: DataFrame) -> DataFrame:
@@ -106,7 +112,9 @@ def with_entity_columns(entity: Entity) -> Callable[[DataFrame], DataFrame]:
             raise PipelineDefinitionError(
                 f"entity {entity.name!r}: its normalize transform did not produce {missing}"
             )
-        key, version = F.col(entity.key), F.col(entity.version)
+        produced = {f.name: f.dataType for f in normalized.schema.fields}
+        typed = {f.name: _typed(f.name, produced[f.name], f.dataType) for f in entity.schema}
+        key, version = typed[entity.key], typed[entity.version]
         ours = F.concat_ws(
             "; ",
             F.when(key.isNull(), F.lit(f"{entity.key} is missing")),
@@ -116,11 +124,24 @@ def with_entity_columns(entity: Entity) -> Callable[[DataFrame], DataFrame]:
             ),
             F.when(version.isNull(), F.lit(f"{entity.version} is missing or not valid")),
         )
-        reason = F.coalesce(F.col("quarantine_reason"), F.when(ours != "", ours))
+        # Drift first: a field whose type changed at the source, or a column the transform
+        # produced as another type than the schema's, names itself instead of becoming null.
+        drift = [
+            F.when(
+                F.col(f.name).isNotNull() & typed[f.name].isNull(),
+                F.lit(f"{f.name} is not {_a(f.dataType)}"),
+            )
+            for f in entity.schema.fields
+            if not _same_type(produced[f.name], f.dataType)
+        ]
+        if entity.payload is not None:
+            drift.insert(0, payload_shape_errors(F.col("payload"), entity.payload))
+        own = F.coalesce(F.col("quarantine_reason"), F.when(ours != "", ours))
+        reason = F.concat_ws("; ", *drift, own)
         return normalized.select(
             *[c for c in RAW_SCHEMA.fieldNames() if c not in entity.business_columns],
-            *[F.col(f.name).cast(f.dataType).alias(f.name) for f in entity.schema.fields],
-            reason.alias("quarantine_reason"),
+            *[typed[f.name].alias(f.name) for f in entity.schema.fields],
+            F.when(reason != "", reason).alias("quarantine_reason"),
         )
 
     return transform
@@ -166,7 +187,10 @@ def decide_changes(
 
     Returns the winning version's business columns with ``content_hash``, ``raw_ingested_at``
     and the flags ``is_new``, ``write`` (MERGE it) and ``emit`` (outbox it). An older incoming
-    version never wins; a replay emits every id it touched, BAU only content changes.
+    version never wins; a replay emits every id it touched, BAU only content changes. Whether
+    the winner is deleted follows from its own columns (``entity.deletion_flag``): deleting is a
+    content change like any other (BAU emits it once), and a later version that no longer
+    matches the entity's ``SoftDelete`` un-deletes.
 
         incoming (7, v2, "a@x.io"), existing (7, v1, "b@x.io") -> write, emit (any mode)
         incoming (7, v1, "b@x.io"), existing (7, v2, "a@x.io") -> no write; emit v2 if replay
@@ -240,6 +264,9 @@ def outbox_events(
 ) -> DataFrame:
     """One outbox event per row to emit, in ``OUTBOX_SCHEMA``, identified by :func:`event_id`.
 
+    The event type is ``deleted`` when the winning version is a tombstone, else ``created`` for
+    an id new to normalized, else ``updated`` (also for a version that un-deletes).
+
     decided (7, v2, emit) in BAU request "bau-9" -> event (<id of the change>, invoices,
     "7", invoice.updated, <payload>, occurred_at, "bau-9", "bau", <date>)
     """
@@ -250,7 +277,8 @@ def outbox_events(
         event_id(entity, request).alias("event_id"),
         F.lit(entity.name).alias("aggregate_type"),
         aggregate_id.alias("aggregate_id"),
-        F.when(F.col("is_new"), F.lit(events.created))
+        F.when(entity.deletion_flag, F.lit(events.deleted))
+        .when(F.col("is_new"), F.lit(events.created))
         .otherwise(F.lit(events.updated))
         .alias("event_type"),
         F.to_json(F.struct(*entity.business_columns), JSON_OPTIONS).alias("payload"),
@@ -267,9 +295,11 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
     raw_path, normalized_path = warehouse.raw(entity.name), warehouse.normalized(entity.name)
     quarantine_path = warehouse.quarantine_of(STAGE, entity.name)
     schema = normalized_schema(entity)
+    if not request.dry_run:
+        evolve_normalized(spark, normalized_path, schema, entity, context)
     # Pin every input: recomputing a cached frame after our own writes must see the same data.
     raw = read_table(spark, raw_path, RAW_SCHEMA, table_version(spark, raw_path))
-    existing = read_table(spark, normalized_path, schema, table_version(spark, normalized_path))
+    existing = _read_normalized(spark, normalized_path, schema)
     quarantined_before = read_table(
         spark, quarantine_path, QUARANTINE_SCHEMA, table_version(spark, quarantine_path)
     )
@@ -426,6 +456,7 @@ def _merge_latest(
         F.lit(context.request.request_id).alias("request_id"),
         F.lit(context.request.mode.value).alias("replay_mode"),
         F.lit(context.now).cast("timestamp").alias("normalized_at"),
+        entity.deletion_flag.alias("is_deleted"),
     )
     ensure_table(context.spark, path, schema)
     key, version = f"`{entity.key}`", f"`{entity.version}`"
@@ -440,6 +471,66 @@ def _merge_latest(
         .whenNotMatchedInsertAll()
         .execute()
     )
+
+
+def evolve_normalized(
+    spark: SparkSession, path: str, schema: StructType, entity: Entity, context: StageContext
+) -> None:
+    """Add the columns ``schema`` has and the normalized table lacks (nullable, at the end).
+
+    An entity that starts mapping a new source field gains its column here; the rows already
+    normalized hold null in it until a replay renormalizes them (at the same version, the
+    content differs, so the MERGE updates them). A table from before tombstones gets
+    ``is_deleted`` computed from its rows. A column whose type changed is not migrated: the
+    MERGE then fails with Delta's error, and the table needs a rebuild (a full replay into a
+    new warehouse).
+    """
+    if not table_exists(spark, path):
+        return
+    present = set(spark.read.format("delta").load(path).columns)
+    missing = [f for f in schema.fields if f.name not in present]
+    if not missing:
+        return
+    columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+    spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
+    context.say(f"normalized table gained columns {[f.name for f in missing]}")
+    if any(f.name == "is_deleted" for f in missing):
+        DeltaTable.forPath(spark, path).update(set={"is_deleted": entity.deletion_flag})
+
+
+def _read_normalized(spark: SparkSession, path: str, schema: StructType) -> DataFrame:
+    """The normalized table pinned at its version, columns it lacks (a dry run before the
+    entity's new column is added) as null."""
+    version = table_version(spark, path)
+    if version is None:
+        return spark.createDataFrame([], schema)
+    table = spark.read.format("delta").option("versionAsOf", version).load(path)
+    return table.select(
+        *[
+            (F.col(f.name) if f.name in table.columns else F.lit(None).cast(f.dataType)).alias(
+                f.name
+            )
+            for f in schema.fields
+        ]
+    )
+
+
+def _typed(name: str, produced: DataType, wanted: DataType) -> Column:
+    """The column cast to its schema type; a value the type cannot hold becomes null (and a
+    quarantine reason), also with ANSI casts on."""
+    if _same_type(produced, wanted):
+        return F.col(name).cast(wanted)
+    return F.expr(f"try_cast(`{name}` AS {wanted.simpleString()})")
+
+
+def _same_type(produced: DataType, wanted: DataType) -> bool:
+    """Equal but for nullability (which a plain cast adjusts, and no value depends on)."""
+    return produced.simpleString() == wanted.simpleString()
+
+
+def _a(kind: DataType) -> str:
+    text = kind.simpleString()
+    return f"an {text}" if text[:1] in "aeiou" else f"a {text}"
 
 
 def _quarantine_rows(rows: DataFrame, context: StageContext) -> DataFrame:

@@ -82,6 +82,8 @@ class StageCounts:
     quarantined: int = 0
     unchanged: int = 0
     missing_ids: list[str] = field(default_factory=list)
+    #: What the ledger row's ``note`` says (e.g. ids a full read no longer returned).
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,7 @@ def run_stage(
         rows_unchanged=counts.unchanged,
         missing_ids=counts.missing_ids,
         watermark=window.end if moves_watermark else None,
+        note=counts.note,
     )
     ledger.finish(run)
     context.say(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pyspark.sql.types import (
     ArrayType,
+    BooleanType,
     DateType,
     IntegerType,
     LongType,
@@ -35,13 +36,17 @@ RAW_SCHEMA = _fields(
 )
 RAW_PARTITIONS = ("ingest_date",)
 
-#: Columns every normalized table carries after the entity's own.
+#: Columns every normalized table carries after the entity's own. ``is_deleted`` is the
+#: tombstone: true when the row's version is marked deleted at the source (the entity's
+#: ``SoftDelete``), false otherwise; a deleted row stays, so ``WHERE NOT is_deleted`` is the
+#: live set.
 NORMALIZED_METADATA = _fields(
     ("content_hash", StringType()),
     ("raw_ingested_at", TimestampType()),
     ("request_id", StringType()),
     ("replay_mode", StringType()),
     ("normalized_at", TimestampType()),
+    ("is_deleted", BooleanType()),
 )
 
 #: outbox: append-only change events, drained by the publisher; ``event_id`` is the dedupe key.

@@ -6,6 +6,20 @@ from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    ByteType,
+    DecimalType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    MapType,
+    ShortType,
+    StringType,
+    StructType,
+)
 
 _ISO_WITH_ZONE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
 _ISO_NAIVE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?$"
@@ -81,3 +95,73 @@ def deterministic_uuid(*parts: Column) -> Column:
         F.substring(digest, 17, 4),
         F.substring(digest, 21, 12),
     )
+
+
+#: A JSON object's fields as text: strings unquoted, numbers and booleans as written, objects
+#: and arrays as their JSON text, JSON null as null.
+_FIELDS_AS_TEXT = "map<string,string>"
+_ITEMS_AS_TEXT = ArrayType(StringType())
+_JSON_NUMBER = r"^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$"
+_NUMBERS = (ByteType, ShortType, IntegerType, LongType, FloatType, DoubleType, DecimalType)
+
+
+def payload_shape_errors(payload: Column, shape: StructType) -> Column:
+    """Why the JSON ``payload`` does not have ``shape``, naming each field; null when it has.
+
+    A field of ``shape`` that is a struct or map must be a JSON object, an array a JSON array
+    (and an array of structs an array of objects), a number type a JSON number (or text that is
+    one), a boolean ``true``/``false``, and anything else (a string, a timestamp) a single value,
+    not an object or an array. Absent and null fields, and fields ``shape`` does not name (a new
+    optional field at the source), are fine; a payload that is not a JSON object has no field
+    errors (the entity's own checks say that). So a record whose source changed a field's type
+    is quarantined with the field's name, instead of normalized with that field silently null
+    (Spark's JSON reader nulls a field it cannot convert).
+
+        {"address": "1 Main St"}, address a struct -> "address is a single value, expected an
+        object"; {"first_name": {"given": "Ann"}}, first_name a string -> "first_name is an
+        object, expected a single value"
+    """
+    reasons = _shape_reasons(F.from_json(payload, _FIELDS_AS_TEXT), shape, "")
+    text = F.concat_ws("; ", *reasons)
+    return F.when(text != "", text)
+
+
+def _shape_reasons(fields: Column, shape: StructType, prefix: str) -> list[Column]:
+    reasons: list[Column] = []
+    for field in shape.fields:
+        path = f"{prefix}{field.name}"
+        value = fields[field.name]
+        is_object = F.json_object_keys(value).isNotNull()
+        is_array = F.json_array_length(value).isNotNull()
+        seen = (
+            F.when(is_object, F.lit("an object"))
+            .when(is_array, F.lit("an array"))
+            .otherwise(F.lit("a single value"))
+        )
+        kind = field.dataType
+        if isinstance(kind, StructType | MapType):
+            wrong, expected = ~is_object, "an object"
+        elif isinstance(kind, ArrayType):
+            wrong, expected = ~is_array, "an array"
+        elif isinstance(kind, _NUMBERS):
+            wrong, expected = ~F.trim(value).rlike(_JSON_NUMBER), "a number"
+        elif isinstance(kind, BooleanType):
+            wrong, expected = ~F.lower(F.trim(value)).isin("true", "false"), "true or false"
+        else:
+            wrong, expected = is_object | is_array, "a single value"
+        reasons.append(
+            F.when(
+                value.isNotNull() & wrong,
+                F.concat(F.lit(f"{path} is "), seen, F.lit(f", expected {expected}")),
+            )
+        )
+        if isinstance(kind, StructType):
+            nested = F.when(is_object, F.from_json(value, _FIELDS_AS_TEXT))
+            reasons.extend(_shape_reasons(nested, kind, f"{path}."))
+        elif isinstance(kind, ArrayType) and isinstance(kind.elementType, StructType | MapType):
+            items = F.when(is_array, F.from_json(value, _ITEMS_AS_TEXT))
+            bad_item = F.exists(
+                items, lambda item: item.isNotNull() & F.json_object_keys(item).isNull()
+            )
+            reasons.append(F.when(bad_item, F.lit(f"{path} has an item that is not an object")))
+    return reasons

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from glue_replay import Entity, IdRule, Pipeline, Source, SourceSettings
+from glue_replay import Entity, IdRule, Pipeline, SoftDelete, Source, SourceSettings
 from glue_replay.sources.rest import CursorPaging, RestSource, RestSourceConfig
-from glue_replay_examples.customers.transforms import CUSTOMER_SCHEMA, normalize_customers
+from glue_replay_examples.customers.transforms import (
+    CUSTOMER_SCHEMA,
+    PAYLOAD_SCHEMA,
+    normalize_customers,
+)
 
 #: What the CRM's API accepts in its ``ids`` filter.
 CUSTOMER_IDS = IdRule(
@@ -29,6 +33,10 @@ CUSTOMERS = Entity(
     version="updated_at",
     ids=CUSTOMER_IDS,
     bau_overlap=timedelta(minutes=10),
+    # The CRM soft-deletes: the record stays, with status "deleted" (any case, padded).
+    deleted=SoftDelete("status", ("deleted",)),
+    # A field whose JSON shape changes (an object where text was) is quarantined, named.
+    payload=PAYLOAD_SCHEMA,
     description="CRM customers: contact details, status and loyalty points",
 )
 
