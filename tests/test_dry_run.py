@@ -19,8 +19,9 @@ from pyspark.sql import SparkSession
 
 from glue_replay import run_ingest_job, run_normalize_job
 from glue_replay.arguments import parse_job_arguments
-from glue_replay.pipelines.dry_run import DIFF_SCHEMA
+from glue_replay.pipelines.dry_run import DIFF_SCHEMA, describe_batches
 from glue_replay.pipelines.normalize import NormalizePreview, preview_normalize
+from glue_replay.sources.base import source_schema
 from glue_replay.tables import RunStatus, Warehouse
 from glue_replay.tables.delta import table_version
 from glue_replay_devtools.sample_api import SampleApiServer
@@ -205,3 +206,108 @@ def test_a_bau_dry_run_shows_each_changed_field_before_and_after(
     assert len(bau_files) == 2
     lines = printed(capsys.readouterr().out)
     assert f"dry run: would read {raw_path}: " + _of(bau_files, everything, raw_path) in lines
+
+
+def test_a_targeted_dry_run_shows_created_records_and_ingest_shows_its_source_read(
+    spark: SparkSession,
+    jobs: Jobs,
+    api: SampleApiServer,
+    clock: SteppingClock,
+    warehouse: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tables = Warehouse(warehouse)
+    # A full ingest's dry run: the read's time slices, cut as the real read would cut them.
+    assert jobs.ingest("--replay_mode", "full", "--dry_run", "true", "--request_id", "d-0") == 0
+    endpoint = f"{api.url}/customers"
+    assert block(printed(capsys.readouterr().out), "dry run: would read", 3) == [
+        f"dry run: would read {endpoint} in 1 batch",
+        f"  GET {endpoint} by updated_since/updated_before: 7 slices in 1 batch of up to "
+        "16 slices, each paged 200 records a page",
+        "  batch 1/1: slices 0-6, updated in [the beginning, 2026-06-01T12:00:00+00:00)",
+    ]
+    assert jobs.ingest("--replay_mode", "full", "--request_id", "ing-1") == 0
+    clock.advance(minutes=1)
+    assert jobs.normalize("--replay_mode", "targeted", "--ids", "1,2", "--request_id", "t-1") == 0
+    clock.advance(hours=1)
+    assert api.mutate(ids=["2"]) == ["2"]
+    clock.advance(minutes=1)
+    targeted = ("--replay_mode", "targeted", "--ids", "2,3")
+    capsys.readouterr()
+    assert jobs.ingest(*targeted, "--dry_run", "true", "--request_id", "d-1") == 0
+    assert block(printed(capsys.readouterr().out), "dry run: would read", 3) == [
+        f"dry run: would read {endpoint} in 1 batch",
+        f"  GET {endpoint} by ids (up to 100): 1 slice in 1 batch of up to 16 slices, "
+        "each paged 200 records a page",
+        "  batch 1/1: slice 0, 2 ids",
+    ]
+    assert jobs.ingest(*targeted, "--request_id", "t-2") == 0
+    clock.advance(minutes=1)
+    versions = data_table_versions(spark, tables)
+    capsys.readouterr()
+
+    preview = jobs.preview(*targeted, "--request_id", "t-2")
+
+    expected = spark.createDataFrame(
+        [
+            ("2", "updated", "status", "suspended", "active"),
+            ("2", "updated", "loyalty_points", "1441", "1451"),
+            ("2", "updated", "updated_at", "2025-02-21 08:42:52.09", "2026-06-01 13:01:00"),
+            ("3", "created", "email", None, "liam.muller3@mail.example.com"),
+            ("3", "created", "first_name", None, "Liam"),
+            ("3", "created", "last_name", None, "Müller"),
+            ("3", "created", "phone", None, "+44 20 7946 0003"),
+            ("3", "created", "status", None, "active"),
+            ("3", "created", "loyalty_points", None, "4000"),
+            ("3", "created", "address_line1", None, "160 High Street"),
+            ("3", "created", "address_city", None, "London"),
+            ("3", "created", "address_postcode", None, "SW1A 1AA"),
+            ("3", "created", "address_country", None, "GB"),
+            ("3", "created", "created_at", None, "2023-02-28 18:48:47"),
+            ("3", "created", "updated_at", None, "2023-07-21 17:53:35"),
+        ],
+        DIFF_SCHEMA,
+    )
+    assert_df_equality(preview.diff, expected, ignore_row_order=True, ignore_nullable=True)
+    lines = printed(capsys.readouterr().out)
+    raw_path = tables.raw("customers")
+    raw_files = table_files(raw_path)
+    assert block(lines, "dry run: records:", 21) == [
+        "dry run: records: 1 created, 1 updated, 0 unchanged",
+        "dry run: changed fields of 1 updated records: loyalty_points: 1, status: 1, updated_at: 1",
+        "dry run: sample of 2 of 2 changed records:",
+        "  id 2: updated",
+        "    status: suspended -> active",
+        "    loyalty_points: 1441 -> 1451",
+        "    updated_at: 2025-02-21 08:42:52.09 -> 2026-06-01 13:01:00",
+        "  id 3: created",
+        "    email: liam.muller3@mail.example.com",
+        "    first_name: Liam",
+        "    last_name: Müller",
+        "    phone: +44 20 7946 0003",
+        "    status: active",
+        "    loyalty_points: 4000",
+        "    address_line1: 160 High Street",
+        "    address_city: London",
+        "    address_postcode: SW1A 1AA",
+        "    address_country: GB",
+        "    created_at: 2023-02-28 18:48:47",
+        "    updated_at: 2023-07-21 17:53:35",
+        # A targeted selection is a join on the ids: no file can be skipped.
+        f"dry run: would read {raw_path}: " + _of(raw_files, raw_files, raw_path),
+    ]
+    assert data_table_versions(spark, tables) == versions
+
+
+def test_a_source_that_does_not_describe_its_read_is_shown_by_its_batches_plans(
+    spark: SparkSession,
+) -> None:
+    batches = [
+        spark.createDataFrame([("1", "2026-01-01", "{}")], source_schema()),
+        spark.createDataFrame([("2", "2026-01-02", "{}")], source_schema()).where("id = '2'"),
+    ]
+    lines = describe_batches(batches)
+    assert [re.sub(r"#\d+", "#n", line) for line in lines] == [
+        "batch 1/2: Scan ExistingRDD[id#n,updated_at#n,payload#n]",
+        "batch 2/2: Scan ExistingRDD[id#n,updated_at#n,payload#n]",
+    ]

@@ -175,7 +175,8 @@ def _print_read_plan(
     """A dry run's account of the source read, before anything is fetched: what the source
     says the read asks for (its slices, batches or queries), else each batch's scan node from
     its physical plan (a JDBC relation with its partitions and pushed filters)."""
-    context.say(f"dry run: would read {source.description} in {len(batches)} batches")
+    batches_read = "1 batch" if len(batches) == 1 else f"{len(batches)} batches"
+    context.say(f"dry run: would read {source.description} in {batches_read}")
     for line in source.describe_read(scope) or describe_batches(batches):
         context.say(f"  {line}")
 

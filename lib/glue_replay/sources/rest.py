@@ -380,8 +380,9 @@ class RestSource(Source):
         per_batch = self.config.batch_size
         groups = [list(slices[at : at + per_batch]) for at in range(0, len(slices), per_batch)]
         lines = [
-            f"GET {self.config.endpoint} by {filters}: {len(slices)} slices in {len(groups)} "
-            f"batches of up to {per_batch} slices, each paged {self.config.page_size} a page"
+            f"GET {self.config.endpoint} by {filters}: {_counted(len(slices), 'slice')} in "
+            f"{_counted(len(groups), 'batch')} of up to {_counted(per_batch, 'slice')}, "
+            f"each paged {self.config.page_size} records a page"
         ]
         for number, group in enumerate(groups, start=1):
             lines.append(f"batch {number}/{len(groups)}: {_slices_span(group)}")
@@ -881,6 +882,13 @@ def _value_at(body: Any, path: str) -> Any:
             return None
         value = value.get(key)
     return value
+
+
+def _counted(count: int, noun: str) -> str:
+    """``1 slice``, ``2 slices``, ``3 batches``."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {noun}es" if noun.endswith(("s", "ch")) else f"{count} {noun}s"
 
 
 def _slices_span(group: Sequence[Slice]) -> str:
