@@ -32,6 +32,7 @@ SLOW_MODULES = frozenset(
         "test_ingest_batches",
         "test_standalone_cluster",
         "test_concurrent_writers",
+        "test_dry_run",
     }
 )
 

@@ -4,9 +4,9 @@ Nothing here writes. The diff is a DataFrame (:func:`changed_fields`) that the p
 (:func:`diff_report`) is built from, so a caller can also inspect or save it. What a stage
 would read comes from the plan, never from reading the data:
 
-* a Delta input: the files of the pinned snapshot that the optimized plan still reads, i.e.
-  :meth:`DataFrame.inputFiles` after Delta's partition pruning and data skipping (min/max
-  statistics), with their sizes from one recursive listing of the table's folder;
+* a Delta input: the files of the pinned snapshot that the optimized plan's Delta scans still
+  read after Delta's partition pruning and data skipping (min/max statistics), and their sizes
+  from the Delta log, as the plan's file indexes hold them (see :func:`scan_estimate`);
 * a source: the read's batches, and what the source says each batch asks for
   (:meth:`~glue_replay.sources.base.Source.describe_read`), else each batch's scan node in the
   physical plan.
@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, MapType, StringType, StructField, StructType
 
@@ -159,42 +160,32 @@ class ScanEstimate:
         )
 
 
-def scan_estimate(
-    spark: SparkSession, table: str, selection: DataFrame, whole: DataFrame
-) -> ScanEstimate:
-    """The files of ``table`` that ``selection`` would read, of those ``whole`` (the pinned
-    snapshot, unfiltered) holds, and their bytes.
+def scan_estimate(table: str, selection: DataFrame, whole: DataFrame) -> ScanEstimate:
+    """The files of ``table`` that ``selection`` would read, and their bytes, of those of
+    ``whole`` (the pinned snapshot, unfiltered).
 
-    Files: :meth:`DataFrame.inputFiles` of each frame, i.e. of its optimized plan, where Delta
-    has already pruned partitions and skipped files by their statistics. A join (a targeted
-    read's ids) skips nothing, so it reads every file. Bytes: the files' sizes from one
-    recursive listing of the table's folder (no data is read).
+    Both come from the optimized plan, nothing is read or listed: each scan of ``table`` in it
+    is a Delta file index that Delta's ``PrepareDeltaScan`` rule has already cut down by
+    partition pruning and data skipping (min/max statistics), holding those files and their
+    sizes from the Delta log. A join (a targeted read's ids) skips nothing: it reads every file.
+    Several scans of the table in one plan count each file once (their bytes: the largest scan's
+    when it holds every file read, else their sum, an upper bound).
     """
-    root = _uri_path(spark, table)
-    inside = root.rstrip("/") + "/"
-
-    def files_of(frame: DataFrame) -> set[str]:
-        paths = (_uri_path(spark, uri) for uri in frame.inputFiles())
-        return {p for p in paths if p.startswith(inside)}
-
-    everything = files_of(whole)
-    chosen = files_of(selection) & everything
-    sizes = _file_sizes(spark, table) if everything else {}
+    chosen, chosen_bytes = _delta_scans(selection, table)
+    everything, total_bytes = _delta_scans(whole, table)
     return ScanEstimate(
         table=table,
         files=len(chosen),
-        bytes=sum(sizes.get(p, 0) for p in chosen),
+        bytes=chosen_bytes,
         total_files=len(everything),
-        total_bytes=sum(sizes.get(p, 0) for p in everything),
+        total_bytes=total_bytes,
     )
 
 
-def describe_scans(
-    spark: SparkSession, reads: Mapping[str, tuple[DataFrame, DataFrame]]
-) -> list[str]:
+def describe_scans(reads: Mapping[str, tuple[DataFrame, DataFrame]]) -> list[str]:
     """One line per Delta input: ``{table path: (what the run selects, the whole snapshot)}``."""
     return [
-        "would read " + scan_estimate(spark, table, selection, whole).describe()
+        "would read " + scan_estimate(table, selection, whole).describe()
         for table, (selection, whole) in reads.items()
     ]
 
@@ -234,25 +225,34 @@ def _size(count: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _uri_path(spark: SparkSession, location: str) -> str:
-    """A location's path alone (no scheme or bucket, decoded), as Hadoop resolves it."""
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    path = jvm.org.apache.hadoop.fs.Path(location)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    return str(fs.makeQualified(path).toUri().getPath())
+def _delta_scans(frame: DataFrame, table: str) -> tuple[set[str], int]:
+    """The files (as paths) the optimized plan of ``frame`` scans in ``table``, and their bytes."""
+    wanted = _path_of(table).rstrip("/")
+    scans: list[tuple[set[str], int]] = []
+    leaves = frame._jdf.queryExecution().optimizedPlan().collectLeaves()
+    for at in range(leaves.length()):
+        leaf = leaves.apply(at)
+        if leaf.getClass().getSimpleName() != "LogicalRelation":
+            continue  # a local relation: an absent table read as an empty frame
+        relation = leaf.relation()
+        if relation.getClass().getSimpleName() != "HadoopFsRelation":
+            continue
+        index = relation.location()
+        roots = index.rootPaths()
+        if not any(
+            _path_of(str(roots.apply(i).toString())).rstrip("/") == wanted
+            for i in range(roots.length())
+        ):
+            continue
+        files = {_path_of(str(uri)) for uri in index.inputFiles()}
+        scans.append((files, int(index.sizeInBytes())))
+    if not scans:
+        return set(), 0
+    files = set().union(*(f for f, _ in scans))
+    covering = [size for f, size in scans if f == files]
+    return files, max(covering) if covering else sum(size for _, size in scans)
 
 
-def _file_sizes(spark: SparkSession, table: str) -> dict[str, int]:
-    """Every file under ``table`` -> its size in bytes: one recursive listing (a flat LIST on
-    S3), no file opened."""
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    root = jvm.org.apache.hadoop.fs.Path(table)
-    fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    sizes: dict[str, int] = {}
-    listing = fs.listFiles(root, True)
-    while listing.hasNext():
-        status = listing.next()
-        sizes[str(status.getPath().toUri().getPath())] = int(status.getLen())
-    return sizes
+def _path_of(location: str) -> str:
+    """A location's path alone, without scheme or bucket: ``s3://b/x/y`` -> ``/x/y``."""
+    return unquote(urlsplit(location).path)

@@ -561,5 +561,5 @@ def _print_dry_run_reads(
     context: StageContext, reads: dict[str, tuple[DataFrame, DataFrame]]
 ) -> None:
     """What the run would read of each Delta input: see :func:`describe_scans`."""
-    for line in describe_scans(context.spark, reads):
+    for line in describe_scans(reads):
         context.say(f"dry run: {line}")
