@@ -33,6 +33,7 @@ SLOW_MODULES = frozenset(
         "test_standalone_cluster",
         "test_concurrent_writers",
         "test_deletes_and_drift",
+        "test_dry_run",
     }
 )
 

@@ -18,6 +18,7 @@ from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from glue_replay.entity import Entity
 from glue_replay.errors import GlueReplayError, SourceError, task_error
+from glue_replay.pipelines.dry_run import describe_batches
 from glue_replay.pipelines.stage import (
     Clock,
     StageContext,
@@ -27,7 +28,7 @@ from glue_replay.pipelines.stage import (
     utc_now,
 )
 from glue_replay.request import JobArguments, ReplayMode, ReplayRequest
-from glue_replay.sources.base import SOURCE_COLUMNS, Source
+from glue_replay.sources.base import SOURCE_COLUMNS, ReadScope, Source
 from glue_replay.tables import RunRecord, append_once, read_table
 from glue_replay.tables.delta import committed_txn_version, table_exists
 from glue_replay.tables.schemas import QUARANTINE_SCHEMA, RAW_PARTITIONS, RAW_SCHEMA
@@ -64,6 +65,21 @@ def read_for_request(
             return source.read_bau(spark, window.start, window.end)
         case ReplayMode.TARGETED:
             return source.read_ids(spark, ids_frame(spark, request.ids))
+        case _:
+            assert_never(request.mode)
+
+
+def read_scope(request: ReplayRequest, window: TimeWindow, as_of: datetime | None) -> ReadScope:
+    """The read :func:`read_for_request` asks for, as data (for a dry run's description)."""
+    match request.mode:
+        case ReplayMode.FULL:
+            return ReadScope("full", end=as_of)
+        case ReplayMode.SINCE:
+            return ReadScope("since", window.start, window.end or as_of)
+        case ReplayMode.BAU:
+            return ReadScope("bau", window.start, window.end)
+        case ReplayMode.TARGETED:
+            return ReadScope("ids", ids=request.ids)
         case _:
             assert_never(request.mode)
 
@@ -108,6 +124,9 @@ def ingest(context: StageContext, entity: Entity, source: Source) -> StageCounts
     batches = as_batches(
         read_for_request(source, context.spark, request, context.window, context.as_of)
     )
+    if request.dry_run:
+        scope = read_scope(request, context.window, context.as_of)
+        _print_read_plan(context, source, scope, batches)
     done = -1
     if not request.dry_run:
         committed = committed_txn_version(context.spark, raw_path, context.app_id("raw"))
@@ -188,6 +207,18 @@ def absent_from_full_read(context: StageContext, entity: Entity) -> str | None:
         f"{total} {noun} in normalized/{entity.name} not in this full read (reported, "
         f"not deleted; only a deleted flag deletes): {', '.join(sample)}{more}"
     )
+
+
+def _print_read_plan(
+    context: StageContext, source: Source, scope: ReadScope, batches: Sequence[DataFrame]
+) -> None:
+    """A dry run's account of the source read, before anything is fetched: what the source
+    says the read asks for (its slices, batches or queries), else each batch's scan node from
+    its physical plan (a JDBC relation with its partitions and pushed filters)."""
+    batches_read = "1 batch" if len(batches) == 1 else f"{len(batches)} batches"
+    context.say(f"dry run: would read {source.description} in {batches_read}")
+    for line in source.describe_read(scope) or describe_batches(batches):
+        context.say(f"  {line}")
 
 
 class IncompleteReadError(GlueReplayError):

@@ -18,6 +18,7 @@ record a request ingested ends normalized, unchanged or quarantined with a reaso
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import assert_never
 
@@ -29,6 +30,12 @@ from pyspark.sql.types import DataType, StringType, StructField, StructType, Tim
 
 from glue_replay.entity import Entity
 from glue_replay.errors import PipelineDefinitionError
+from glue_replay.pipelines.dry_run import (
+    changed_fields,
+    describe_scans,
+    diff_report,
+    record_changes,
+)
 from glue_replay.pipelines.stage import (
     Clock,
     StageContext,
@@ -86,6 +93,44 @@ def run_normalize(
         bau_overlap=entity.bau_overlap,
         first_bau_lookback=entity.first_bau_lookback,
     )
+
+
+@dataclass(frozen=True)
+class NormalizePreview:
+    """A dry-run normalize: its ledger row and the field-level diff it printed."""
+
+    run: RunRecord
+    #: :func:`dry_run_diff` of the run: lazy, over the snapshots the run pinned (a dry run
+    #: writes nothing, so reading it later gives what the run printed).
+    diff: DataFrame
+
+
+def preview_normalize(
+    spark: SparkSession, args: JobArguments, entity: Entity, clock: Clock = utc_now
+) -> NormalizePreview:
+    """Run normalize for ``args.request`` as a dry run and return what it would change.
+
+    Exactly :func:`run_normalize` with ``--dry_run true``: it prints the same report and its
+    ledger row is its only write. ``preview.diff`` is the (id, change, field, before, after)
+    frame the report's sample and per-field counts come from.
+    """
+    args = replace(args, request=replace(args.request, dry_run=True))
+    diffs: list[DataFrame] = []
+
+    def body(context: StageContext) -> StageCounts:
+        return normalize(context, entity, on_diff=diffs.append)
+
+    run = run_stage(
+        spark,
+        args,
+        stage=STAGE,
+        entity=entity.name,
+        body=body,
+        clock=clock,
+        bau_overlap=entity.bau_overlap,
+        first_bau_lookback=entity.first_bau_lookback,
+    )
+    return NormalizePreview(run, diffs[-1])
 
 
 def with_entity_columns(entity: Entity) -> Callable[[DataFrame], DataFrame]:
@@ -289,8 +334,16 @@ def outbox_events(
     )
 
 
-def normalize(context: StageContext, entity: Entity) -> StageCounts:
-    """Select, normalize, decide and write one request's worth of ``entity``."""
+def normalize(
+    context: StageContext,
+    entity: Entity,
+    on_diff: Callable[[DataFrame], None] | None = None,
+) -> StageCounts:
+    """Select, normalize, decide and write one request's worth of ``entity``.
+
+    A dry run writes nothing: it prints what it would read and change, and hands the change's
+    :func:`dry_run_diff` to ``on_diff`` (see :func:`preview_normalize`).
+    """
     spark, request, warehouse = context.spark, context.request, context.warehouse
     raw_path, normalized_path = warehouse.raw(entity.name), warehouse.normalized(entity.name)
     quarantine_path = warehouse.quarantine_of(STAGE, entity.name)
@@ -332,7 +385,17 @@ def normalize(context: StageContext, entity: Entity) -> StageCounts:
             if counts.missing_ids:
                 context.say(f"{len(counts.missing_ids)} requested ids are not in raw")
         if request.dry_run:
-            _print_dry_run(context, counts, events)
+            reads = {
+                raw_path: (selected, raw),
+                normalized_path: (existing, existing),
+                quarantine_path: (quarantined_before, quarantined_before),
+            }
+            if request.mode is ReplayMode.BAU:
+                reads[outbox_path] = (outbox, outbox)
+            _print_dry_run(context, entity, counts, events, decided, existing)
+            if on_diff is not None:
+                on_diff(dry_run_diff(decided, existing, entity))
+            _print_dry_run_reads(context, reads)
             return counts
 
         append_once(
@@ -550,10 +613,44 @@ def _quarantine_rows(rows: DataFrame, context: StageContext) -> DataFrame:
     )
 
 
-def _print_dry_run(context: StageContext, counts: StageCounts, events: DataFrame) -> None:
+def dry_run_diff(decided: DataFrame, existing: DataFrame, entity: Entity) -> DataFrame:
+    """What a normalize would change, field by field: (id, change, field, before, after).
+
+    The frame a dry run prints (see :func:`glue_replay.pipelines.dry_run.changed_fields`).
+    """
+    return changed_fields(decided, existing, entity)
+
+
+def _print_dry_run(
+    context: StageContext,
+    entity: Entity,
+    counts: StageCounts,
+    events: DataFrame,
+    decided: DataFrame,
+    existing: DataFrame,
+) -> None:
     context.say(
         f"dry run: would merge {counts.written} rows, emit {counts.outboxed} events, "
         f"quarantine {counts.quarantined} of {counts.read} raw rows; nothing written"
     )
     for row in events.select("aggregate_id", "event_type").limit(DRY_RUN_SAMPLE).collect():
         context.say(f"  would emit {row['event_type']} for id {row['aggregate_id']}")
+    records = record_changes(decided)
+    context.say(
+        f"dry run: records: {records.created} created, {records.updated} updated, "
+        f"{records.unchanged} unchanged"
+    )
+    diff = dry_run_diff(decided, existing, entity).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        for line in diff_report(diff, entity):
+            context.say(line)
+    finally:
+        diff.unpersist()
+
+
+def _print_dry_run_reads(
+    context: StageContext, reads: dict[str, tuple[DataFrame, DataFrame]]
+) -> None:
+    """What the run would read of each Delta input: see :func:`describe_scans`."""
+    for line in describe_scans(reads):
+        context.say(f"dry run: {line}")

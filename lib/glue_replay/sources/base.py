@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -104,6 +104,21 @@ class SourceSettings:
         return value
 
 
+@dataclass(frozen=True)
+class ReadScope:
+    """Which read ingest asks a source for, as data: for :meth:`Source.describe_read`.
+
+    ``kind`` names the method (``full``: :meth:`Source.read_full_until` when ``end`` is set,
+    else :meth:`Source.read_full`; ``since``, ``bau``, ``ids``: :meth:`Source.read_since`,
+    :meth:`Source.read_bau`, :meth:`Source.read_ids`); ``start``/``end`` its window.
+    """
+
+    kind: Literal["full", "since", "bau", "ids"]
+    start: datetime | None = None
+    end: datetime | None = None
+    ids: tuple[str, ...] = ()
+
+
 class Source(ABC):
     """A readable source system for one entity.
 
@@ -152,6 +167,14 @@ class Source(ABC):
     ) -> DataFrame | Sequence[DataFrame]:
         """The BAU increment: by default what changed in ``[start, end)``."""
         return self.read_since(spark, start, end)
+
+    def describe_read(self, scope: ReadScope) -> list[str]:
+        """What the read of ``scope`` would ask the source, for a dry run: a few lines (its
+        slices, batches or queries), worked out without calling the source.
+
+        By default nothing (``[]``): the dry run then shows each batch's scan from its plan.
+        """
+        return []
 
 
 class RecordSource(Source):

@@ -58,7 +58,7 @@ import urllib3
 from urllib3.util import Retry, Timeout
 
 from glue_replay.errors import PipelineDefinitionError, SourceError
-from glue_replay.sources.base import Source, SourceRecord, source_schema
+from glue_replay.sources.base import ReadScope, Source, SourceRecord, source_schema
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -358,6 +358,35 @@ class RestSource(Source):
         """
         wanted = [row[0] for row in ids.select("id").collect()]
         return self.batches(spark, self.id_slices(wanted), f"read of {len(wanted)} ids")
+
+    def describe_read(self, scope: ReadScope) -> list[str]:
+        """The read's slices and batches, worked out as the read cuts them; nothing is sent.
+
+        ``ReadScope("since", start, end)`` -> ``["GET <endpoint> by updated_since/
+        updated_before: 3 slices in 1 batch of up to 4 slices", "batch 1/1: slices 0-2,
+        updated in [start, end)"]``
+        """
+        match scope.kind:
+            case "full":
+                slices = self.full_slices(scope.end)
+                filters = f"{self.config.since_param}/{self.config.until_param}"
+            case "since" | "bau":
+                assert scope.start is not None  # a since or BAU read always has its start
+                slices = self.window_slices(scope.start, scope.end)
+                filters = f"{self.config.since_param}/{self.config.until_param}"
+            case "ids":
+                slices = self.id_slices(scope.ids)
+                filters = f"{self.config.ids_param} (up to {self.config.max_ids_per_request})"
+        per_batch = self.config.batch_size
+        groups = [list(slices[at : at + per_batch]) for at in range(0, len(slices), per_batch)]
+        lines = [
+            f"GET {self.config.endpoint} by {filters}: {_counted(len(slices), 'slice')} in "
+            f"{_counted(len(groups), 'batch')} of up to {_counted(per_batch, 'slice')}, "
+            f"each paged {self.config.page_size} records a page"
+        ]
+        for number, group in enumerate(groups, start=1):
+            lines.append(f"batch {number}/{len(groups)}: {_slices_span(group)}")
+        return lines
 
     # --- how a read is cut ---
 
@@ -853,6 +882,22 @@ def _value_at(body: Any, path: str) -> Any:
             return None
         value = value.get(key)
     return value
+
+
+def _counted(count: int, noun: str) -> str:
+    """``1 slice``, ``2 slices``, ``3 batches``."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {noun}es" if noun.endswith(("s", "ch")) else f"{count} {noun}s"
+
+
+def _slices_span(group: Sequence[Slice]) -> str:
+    """A batch's slices in a few words: their numbers and the window or ids they cover."""
+    first, last = group[0], group[-1]
+    numbers = f"slice {first.number}" if first is last else f"slices {first.number}-{last.number}"
+    if first.ids is not None:
+        return f"{numbers}, {sum(len(part.ids or ()) for part in group)} ids"
+    return f"{numbers}, {Slice(0, first.since, last.until).describe().split(': ', 1)[1]}"
 
 
 def _next_link(header: str | None) -> str | None:
