@@ -9,12 +9,13 @@ CHECKOV_VERSION := 3.3.30
 export GLUE_REPLAY_JARS_DIR := $(CURDIR)/$(JARS)
 export TZ := UTC
 
-.PHONY: help setup demo test check benchmark bench-ingest lint typecheck unit package package-dynamodb-logstore clean
+.PHONY: help setup demo test check soak benchmark bench-ingest lint typecheck unit package package-dynamodb-logstore clean
 
 help:
 	@echo "make demo   - start the sample API and run full, BAU and targeted replays on local Spark + Delta"
 	@echo "make test   - ruff, mypy (strict) and the whole pytest suite (what CI runs)"
 	@echo "make check  - the inner loop: ruff, mypy and the tests not marked slow (~1 min)"
+	@echo "make soak   - the model-based test's long profile (>= 200 random steps, ~1 h); summary in docs/SOAK.md"
 	@echo "make setup  - build .venv and fetch the Delta jars (done by demo/test when needed)"
 	@echo "make package - build dist/ (the wheel for Glue, the Lambda zip) for terraform/"
 	@echo "make benchmark - time targeted selection: literal IN list vs broadcast semi-join (~minutes)"
@@ -61,6 +62,9 @@ test: lint typecheck unit
 
 check: lint typecheck
 	$(BIN)/pytest -m "not slow" -q
+
+soak: setup
+	GLUE_REPLAY_MODEL_PROFILE=soak $(BIN)/pytest tests/test_replay_model.py -q
 
 package: $(VENV)/.installed
 	$(BIN)/python scripts/package.py

@@ -21,6 +21,7 @@ DEV = [
     "ruff==0.17.6",
     "mypy==2.4.1",
     "python-hcl2==8.1.4",
+    "hypothesis==6.170.17",  # the model-based test of every replay invariant
 ]
 
 setup(

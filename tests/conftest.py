@@ -34,6 +34,7 @@ SLOW_MODULES = frozenset(
         "test_concurrent_writers",
         "test_deletes_and_drift",
         "test_dry_run",
+        "test_replay_model",
     }
 )
 

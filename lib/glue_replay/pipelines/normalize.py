@@ -46,7 +46,7 @@ from glue_replay.pipelines.stage import (
 )
 from glue_replay.request import JobArguments, ReplayMode, ReplayRequest
 from glue_replay.tables import RunRecord, append_once, ensure_table, read_table
-from glue_replay.tables.delta import table_exists, table_version
+from glue_replay.tables.delta import committed_txn_version, table_exists, table_version
 from glue_replay.tables.schemas import (
     NORMALIZED_METADATA,
     OUTBOX_PARTITIONS,
@@ -398,6 +398,11 @@ def normalize(
             _print_dry_run_reads(context, reads)
             return counts
 
+        if committed_txn_version(spark, outbox_path, context.app_id("outbox")) is not None:
+            # A retry after a kill that came after the outbox commit: the events are the ones
+            # that commit holds (a BAU retry finds nothing left to publish, its ledger row
+            # must still count what the request published).
+            counts.outboxed = outbox.where(F.col("request_id") == request.request_id).count()
         append_once(
             events,
             warehouse.outbox_of(entity.name),
