@@ -64,7 +64,7 @@ check: lint typecheck
 	$(BIN)/pytest -m "not slow" -q
 
 soak: setup
-	GLUE_REPLAY_MODEL_PROFILE=soak $(BIN)/pytest tests/test_replay_model.py -q
+	GLUE_REPLAY_MODEL_PROFILE=soak $(BIN)/pytest tests/test_replay_model.py -q -s
 
 package: $(VENV)/.installed
 	$(BIN)/python scripts/package.py

@@ -68,7 +68,6 @@ CUSTOMERS_AT_START = 24
 ORDERS_AT_START = 12
 FIRST_ORDER_ID = 1001
 PIPELINES = {"customers": customers.PIPELINE, "orders": orders.PIPELINE}
-AGGREGATES = {"customers": "customer", "orders": "order"}
 ENTITIES = tuple(PIPELINES)
 KILL_POINTS = ("timer", "second_batch", "before_merge", "before_finish")
 #: Normalized columns the model compares with the source (both entities have them).
@@ -629,7 +628,7 @@ class ReplayModel(RuleBasedStateMachine):
         published = {
             (row["aggregate_id"], _instant(json.loads(row["payload"])["updated_at"]))
             for row in outbox
-            if row["aggregate_type"] == AGGREGATES[entity]
+            if row["aggregate_type"] == entity
         }
         lost = [
             (i, at.isoformat())
@@ -688,8 +687,8 @@ class ReplayModel(RuleBasedStateMachine):
                     raise InvariantBrokenError(f"{request.request_id}: no succeeded {stage} run")
         # Counts agree with the tables.
         raw_counts = self._raw_counts()
-        entity_of = {aggregate: entity for entity, aggregate in AGGREGATES.items()}
-        outbox_counts = Counter((entity_of[r["aggregate_type"]], r["request_id"]) for r in outbox)
+        # The outbox's aggregate_type is the entity's name (DESIGN §5).
+        outbox_counts = Counter((r["aggregate_type"], r["request_id"]) for r in outbox)
         for row in rows:
             if row["status"] != "succeeded" or (row["note"] or "").startswith(
                 "request already succeeded"
