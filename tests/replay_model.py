@@ -231,9 +231,13 @@ class ReplayModel(RuleBasedStateMachine):
     @precondition(lambda self: not self.inert)
     @rule(entity=st.sampled_from(ENTITIES), how_many=st.integers(1, 3), data=st.data())
     def update_records(self, entity: str, how_many: int, data: st.DataObject) -> None:
-        self._tick()
         ids = data.draw(st.lists(st.sampled_from(self._good_ids(entity)), min_size=1,
                                  max_size=how_many, unique=True))  # fmt: skip
+        self.update(entity, ids)
+
+    def update(self, entity: str, ids: list[str]) -> None:
+        """The source changes ``ids`` now."""
+        self._tick()
         if entity == "customers":
             self.api.mutate(ids=ids)
         else:
@@ -384,7 +388,11 @@ class ReplayModel(RuleBasedStateMachine):
                          ",".join(data.draw(st.lists(st.sampled_from(self._all_ids(entity)),
                                                      min_size=1, max_size=3, unique=True)))),
         }[mode]  # fmt: skip
-        request = self._request(entity, mode, arguments)
+        self.run_killed(self._request(entity, mode, arguments), stage, point, delay)
+
+    def run_killed(self, request: Request, stage: str, point: str, delay: float) -> None:
+        """Run ``request``'s workflow, ``stage`` in a process of its own, killed at ``point``
+        (or after ``delay`` seconds for ``timer``); it may also finish first."""
         self._tick()
         started = self.clock.now
         if stage == "normalize":
@@ -406,8 +414,12 @@ class ReplayModel(RuleBasedStateMachine):
     @precondition(lambda self: not self.inert and bool(self.killed))
     @rule(data=st.data())
     def retry_killed_request(self, data: st.DataObject) -> None:
-        request, started = data.draw(st.sampled_from(self.killed))
-        self.killed.remove((request, started))
+        self.retry(data.draw(st.sampled_from(self.killed)))
+
+    def retry(self, killed: tuple[Request, datetime]) -> None:
+        """Run a killed request again, as a Glue retry does: same request id, same arguments."""
+        request, started = killed
+        self.killed.remove(killed)
         self._tick()
         self._workflow(request, count=False)
         self._after_success(request, started)
