@@ -90,7 +90,9 @@ def test_a_bau_killed_after_its_writes_counts_in_its_retry_what_it_published(
     assert_df_equality(
         events,
         spark.createDataFrame(
-            [("3", "customer.updated", "bau"), ("5", "customer.updated", "bau")],
+            # 3 and 5 were last changed years ago: new to normalized, the first BAU's 24 hours
+            # did not hold them.
+            [("3", "customer.created", "bau"), ("5", "customer.created", "bau")],
             "aggregate_id string, event_type string, replay_mode string",
         ),
         ignore_row_order=True,
