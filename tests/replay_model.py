@@ -83,7 +83,7 @@ class Profile:
     steps_per_example: int
 
 
-SHORT = Profile("short", steps=12, steps_per_example=12)
+SHORT = Profile("short", steps=10, steps_per_example=10)
 SOAK = Profile("soak", steps=200, steps_per_example=40)
 
 

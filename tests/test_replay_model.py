@@ -2,7 +2,7 @@
 runs, replays, reused request ids, retries and kills, every invariant of DESIGN §6 checked
 after every step.
 
-``make test`` runs the short profile (one random sequence of 12 steps) and the sequences below,
+``make test`` runs the short profile (one random sequence of 10 steps) and the sequences below,
 written down because a random run found them or because they must always run. ``make soak``
 runs the long profile (``GLUE_REPLAY_MODEL_PROFILE=soak``: at least 200 steps) and writes its
 summary to ``docs/SOAK.md``.
@@ -67,16 +67,20 @@ def test_every_invariant_holds_under_random_sequences_of_runs_replays_retries_an
         SOAK_SUMMARY.write_text(summary.markdown("make soak"), encoding="utf-8")
 
 
-def test_a_bau_killed_after_its_writes_counts_in_its_retry_what_it_published(
+def test_a_bau_killed_after_its_writes_is_retried_after_a_later_bau_without_moving_back(
     spark: SparkSession, model: replay_model.ReplayModel
 ) -> None:
-    """Killed after the outbox commit and the MERGE, as it records its success: the retry finds
-    nothing left to publish, and its ledger row still counts the request's two events."""
+    """Two sequences random runs found. A BAU normalize killed after its writes, as it records
+    its success, and retried: the retry finds nothing left to publish, and its ledger row still
+    counts the request's two events (it said 0). Retried after a later BAU succeeded: its
+    window ended before that run's watermark, which it must not move back (it did)."""
     model.bau(("customers",))
     model.update("customers", ["3", "5"])
-    request = model._request("customers", "bau", ())
-    model.run_killed(request, "normalize", "before_finish", delay=0)
-    assert [r.request_id for r, _ in model.killed] == [request.request_id]
+    killed = model._request("customers", "bau", ())
+    model.run_killed(killed, "normalize", "before_finish", delay=0)
+    assert [r.request_id for r, _ in model.killed] == [killed.request_id]
+    model.tables_agree_with_the_model()
+    model.bau(("customers",))
     model.tables_agree_with_the_model()
 
     model.retry(model.killed[0])
@@ -84,7 +88,7 @@ def test_a_bau_killed_after_its_writes_counts_in_its_retry_what_it_published(
 
     events = (
         read_outbox(spark, model.tables)
-        .where(F.col("request_id") == request.request_id)
+        .where(F.col("request_id") == killed.request_id)
         .select("aggregate_id", "event_type", "replay_mode")
     )
     assert_df_equality(
@@ -100,13 +104,33 @@ def test_a_bau_killed_after_its_writes_counts_in_its_retry_what_it_published(
     )
     ledger = (
         read_runs(spark, model.tables)
-        .where((F.col("request_id") == request.request_id) & (F.col("stage") == "normalize"))
-        .select("status", "rows_outboxed")
+        .where((F.col("request_id") == killed.request_id) & (F.col("stage") == "normalize"))
+        .select(
+            "status",
+            "rows_outboxed",
+            "watermark",
+            F.regexp_replace("note", "local-[0-9a-f]+", "<run>").alias("note"),
+        )
     )
     assert_df_equality(
         ledger,
         spark.createDataFrame(
-            [("abandoned", None), ("succeeded", 2)], "status string, rows_outboxed long"
+            [
+                (
+                    "abandoned",
+                    0,
+                    None,
+                    "abandoned: run <run> of the same request started at "
+                    "2026-06-01T12:14:00+00:00 while this attempt was still marked running",
+                ),
+                (
+                    "succeeded",
+                    2,
+                    None,
+                    "window ended at or before the watermark 2026-06-01T12:11:00+00:00; kept",
+                ),
+            ],
+            "status string, rows_outboxed long, watermark timestamp, note string",
         ),
         ignore_row_order=True,
         ignore_nullable=True,

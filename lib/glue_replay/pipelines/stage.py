@@ -197,6 +197,15 @@ def run_stage(
         raise
     status = RunStatus.DRY_RUN if request.dry_run else RunStatus.SUCCEEDED
     moves_watermark = request.mode is ReplayMode.BAU and status is RunStatus.SUCCEEDED
+    if moves_watermark:
+        # A retry that succeeds after a later BAU run keeps its own (earlier) window: its rows
+        # are in, but the watermark stays where that later run put it, never moves back.
+        current = ledger.last_watermark(stage, entity)
+        if current is not None and window.end is not None and window.end <= current:
+            moves_watermark = False
+            kept = f"window ended at or before the watermark {current.isoformat()}; kept"
+            context.say(kept)
+            counts.note = f"{counts.note}; {kept}" if counts.note else kept
     run = replace(
         run,
         status=status,
