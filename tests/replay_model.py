@@ -56,10 +56,11 @@ from pyspark.sql import functions as F
 
 from glue_replay import run_ingest_job, run_normalize_job
 from glue_replay.tables import Warehouse, read_outbox, read_runs
-from glue_replay.tables.delta import table_exists
+from glue_replay.tables.delta import table_exists, table_version
 from glue_replay_devtools.postgres import PostgresServer, insert_orders, sample_orders, touch_orders
 from glue_replay_devtools.sample_api import SampleApiServer, malformed_ids
 from glue_replay_examples import customers, orders
+from test_pipelines import SteppingClock
 
 REPO = Path(__file__).resolve().parents[1]
 #: The model's first instant; the sample data is anchored here.
@@ -155,19 +156,6 @@ class Request:
     entity: str
     arguments: tuple[str, ...]
     mode: str
-
-
-class SteppingClock:
-    """The jobs' and the sources' clock: moves only when the model moves it."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, minutes: float) -> None:
-        self.now += timedelta(minutes=minutes)
 
 
 class InvariantBrokenError(AssertionError):
@@ -397,7 +385,7 @@ class ReplayModel(RuleBasedStateMachine):
         started = self.clock.now
         if stage == "normalize":
             self._expect(self._run("ingest", request), 0, request, "ingest")
-            self.clock.advance(1)
+            self.clock.advance(minutes=1)
         code = self._run_killable(stage, request, point, delay)
         if code == -signal.SIGKILL:
             self.killed.append((request, started))
@@ -406,7 +394,7 @@ class ReplayModel(RuleBasedStateMachine):
             return
         self._expect(code, 0, request, stage)
         if stage == "ingest":
-            self.clock.advance(1)
+            self.clock.advance(minutes=1)
             self._expect(self._run("normalize", request), 0, request, "normalize")
         self.completed.append(request)
         self._after_success(request, started)
@@ -449,7 +437,7 @@ class ReplayModel(RuleBasedStateMachine):
     # --- helpers ----------------------------------------------------------------------------
 
     def _tick(self) -> None:
-        self.clock.advance(2)
+        self.clock.advance(minutes=2)
 
     def _request(self, entity: str, mode: str, arguments: tuple[str, ...]) -> Request:
         self.counter += 1
@@ -506,7 +494,7 @@ class ReplayModel(RuleBasedStateMachine):
     def _workflow(self, request: Request, count: bool = True) -> None:
         """Ingest, then normalize a minute later, as the workflow's cascade does."""
         self._expect(self._run("ingest", request), 0, request, "ingest")
-        self.clock.advance(1)
+        self.clock.advance(minutes=1)
         self._expect(self._run("normalize", request), 0, request, "normalize")
         if count:
             self.completed.append(request)
@@ -596,14 +584,7 @@ class ReplayModel(RuleBasedStateMachine):
             "quarantine/ingest": self.tables.quarantine_of("ingest", entity),
             "quarantine/normalize": self.tables.quarantine_of("normalize", entity),
         }
-        versions: dict[str, int | None] = {}
-        for name, path in paths.items():
-            if table_exists(spark, path):
-                history = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1")
-                versions[name] = int(history.first()["version"])  # type: ignore[index]
-            else:
-                versions[name] = None
-        return versions
+        return {name: table_version(spark, path) for name, path in paths.items()}
 
     def _outbox_rows(self) -> list[dict[str, Any]]:
         spark = self.world.spark
