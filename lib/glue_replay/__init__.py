@@ -3,7 +3,7 @@
 The public extension API, for your own entities and sources::
 
     from glue_replay import Entity, Pipeline, RecordSource, Source, SourceRecord
-    from glue_replay import run_ingest_job, run_normalize_job
+    from glue_replay import run_ingest_job, run_normalize_job, run_publish_job
 
 Importing the package starts no JVM and imports no Spark: the names below are loaded when
 first used, so the replay trigger (the CLI, the Lambda) imports it without PySpark.
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from glue_replay.jobs import Pipeline as Pipeline
     from glue_replay.jobs import run_ingest_job as run_ingest_job
     from glue_replay.jobs import run_normalize_job as run_normalize_job
+    from glue_replay.jobs import run_publish_job as run_publish_job
     from glue_replay.request import DEFAULT_IDS as DEFAULT_IDS
     from glue_replay.request import IdRule as IdRule
     from glue_replay.request import ReplayMode as ReplayMode
@@ -45,6 +46,7 @@ _EXPORTS = {
     "Pipeline": "glue_replay.jobs",
     "run_ingest_job": "glue_replay.jobs",
     "run_normalize_job": "glue_replay.jobs",
+    "run_publish_job": "glue_replay.jobs",
     "DEFAULT_IDS": "glue_replay.request",
     "IdRule": "glue_replay.request",
     "ReplayMode": "glue_replay.request",

@@ -47,7 +47,15 @@ if TYPE_CHECKING:
     from glue_replay.sources.base import Source, SourceSettings
     from glue_replay.tables import RunRecord
 
-__all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "Pipeline", "run_ingest_job"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "Pipeline",
+    "run_ingest_job",
+    "run_normalize_job",
+    "run_publish_job",
+]
 
 SourceFactory = Callable[["SourceSettings"], "Source"]
 StageRunner = Callable[["SparkSession", JobArguments], "RunRecord"]
@@ -129,6 +137,63 @@ def run_normalize_job(
         return stage
 
     return run_job(argv, entity, prepare, spark=spark, clock=clock, stage_name="normalize")
+
+
+def run_publish_job(
+    argv: Sequence[str],
+    pipelines: Sequence[Pipeline | Entity] | None = None,
+    *,
+    spark: SparkSession | None = None,
+    clock: Clock | None = None,
+) -> int:
+    """The publish job: every pipeline's outbox (or ``--entities``) to its sink, in order.
+    ``pipelines`` defaults to every installed one (:mod:`glue_replay.registry`).
+
+    Exit 0 also when another publish run holds an entity's lease (that run catches up); 1 when
+    a publish failed, or when events were dead-lettered and ``--fail_on_dead_letter true``.
+    """
+    from glue_replay.publishing import parse_publish_arguments
+
+    job = Path(argv[0]).stem if argv else "publish_outbox"
+    if pipelines is None:
+        from glue_replay.registry import installed_pipelines
+
+        try:
+            pipelines = list(installed_pipelines().values())
+        except PipelineDefinitionError as exc:
+            print(f"{job}: pipeline definition: {exc}", file=sys.stderr, flush=True)
+            return EXIT_INVALID
+    entities = [p.entity if isinstance(p, Pipeline) else p for p in pipelines]
+    names = [entity.name for entity in entities]
+    if len(set(names)) != len(names):
+        print(
+            f"{job}: pipeline definition: two pipelines are named alike: {names}", file=sys.stderr
+        )
+        return EXIT_INVALID
+    try:
+        args = parse_publish_arguments(argv, names)
+    except InvalidRequestError as exc:
+        return _refuse(job, exc)
+    _configure_logging()
+    try:
+        if spark is None:
+            from glue_replay.runtime import build_spark_session
+
+            spark = build_spark_session(f"glue-replay-{job}")
+        from glue_replay.pipelines.publish import run_publish
+        from glue_replay.pipelines.stage import utc_now
+
+        run_publish(spark, args, entities, clock or utc_now)
+    except InvalidRequestError as exc:
+        return _refuse(job, exc)
+    except GlueReplayError as exc:
+        print(f"{job}: failed: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    except Exception as exc:  # the ledger has the failed run; the operator needs the trace
+        traceback.print_exc()
+        print(f"{job}: failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def run_job(

@@ -46,7 +46,13 @@ from glue_replay.pipelines.stage import (
 )
 from glue_replay.request import JobArguments, ReplayMode, ReplayRequest
 from glue_replay.tables import RunRecord, append_once, ensure_table, read_table
-from glue_replay.tables.delta import committed_txn_version, table_exists, table_version
+from glue_replay.tables.delta import (
+    CHANGE_FEED,
+    committed_txn_version,
+    ensure_change_feed,
+    table_exists,
+    table_version,
+)
 from glue_replay.tables.schemas import (
     NORMALIZED_METADATA,
     OUTBOX_PARTITIONS,
@@ -66,6 +72,9 @@ STAGE = "normalize"
 #: The first element of an event id's hashed inputs: a BAU id and a replay id never share it.
 BAU_EVENT, REPLAY_EVENT = "bau-change", "replay"
 APPEND_ONLY = {"delta.appendOnly": "true"}
+#: The outbox also records its change feed: the publisher reads it by commit version (the order
+#: events must be delivered in), see :mod:`glue_replay.pipelines.publish`.
+OUTBOX_PROPERTIES = {**APPEND_ONLY, CHANGE_FEED: "true"}
 IDS_SCHEMA = StructType([StructField("id", StringType(), nullable=False)])
 #: How many would-be events a dry run prints.
 DRY_RUN_SAMPLE = 10
@@ -403,13 +412,15 @@ def normalize(
             # that commit holds (a BAU retry finds nothing left to publish, its ledger row
             # must still count what the request published).
             counts.outboxed = outbox.where(F.col("request_id") == request.request_id).count()
+        if table_exists(spark, outbox_path):
+            ensure_change_feed(spark, outbox_path)  # an outbox from before the publisher
         append_once(
             events,
-            warehouse.outbox_of(entity.name),
+            outbox_path,
             OUTBOX_SCHEMA,
             context.app_id("outbox"),
             OUTBOX_PARTITIONS,
-            APPEND_ONLY,
+            OUTBOX_PROPERTIES,
         )
         _merge_latest(decided.where(F.col("write")), normalized_path, schema, entity, context)
         # A raw row already quarantined for the same reason (BAU windows overlap, replays

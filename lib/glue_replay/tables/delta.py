@@ -57,6 +57,14 @@ class Warehouse:
         """The outbox table of ``entity``: written by its normalize job only."""
         return f"{self.root}/outbox/{entity}"
 
+    def dead_letter(self, entity: str) -> str:
+        """What the publisher could not deliver of ``entity``: written by the publisher only."""
+        return f"{self.root}/dead_letter/{entity}"
+
+    def publish_state(self, entity: str) -> str:
+        """The publisher's own files for ``entity``: its lease and a checkpoint per sink."""
+        return f"{self.root}/_publish/{entity}"
+
     def runs_of(self, stage: str, entity: str) -> str:
         """The ledger table of one job (``stage`` of ``entity``): written by that job only."""
         return f"{self.root}/runs/{stage}/{entity}"
@@ -145,6 +153,32 @@ def ensure_table(
         builder = builder.property(key, value)
     builder.execute()
     log.info("created Delta table %s", path)
+
+
+CHANGE_FEED = "delta.enableChangeDataFeed"
+
+
+def ensure_change_feed(spark: SparkSession, path: str) -> bool:
+    """Turn on the change data feed of the table at ``path`` unless it is on; True if it was
+    turned on now. Only the table's writer calls this (it is a commit)."""
+    properties = DeltaTable.forPath(spark, path).detail().select("properties").first()
+    if properties is not None and (properties["properties"] or {}).get(CHANGE_FEED) == "true":
+        return False
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{CHANGE_FEED}' = 'true')")
+    log.info("turned on the change data feed of %s", path)
+    return True
+
+
+def add_missing_columns(spark: SparkSession, path: str, schema: StructType) -> list[str]:
+    """Add to the table at ``path`` the columns of ``schema`` it lacks (a table written by an
+    older version of the library); returns their names. Only the table's writer calls this."""
+    present = set(spark.read.format("delta").load(path).columns)
+    missing = [f for f in schema.fields if f.name not in present]
+    if missing:
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
+        log.info("added %s to %s", ", ".join(f.name for f in missing), path)
+    return [f.name for f in missing]
 
 
 def table_version(spark: SparkSession, path: str) -> int | None:

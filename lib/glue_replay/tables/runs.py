@@ -14,7 +14,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from glue_replay.tables.delta import ensure_table, table_exists
+from glue_replay.tables.delta import add_missing_columns, ensure_table, table_exists
 from glue_replay.tables.schemas import RUNS_SCHEMA
 
 
@@ -56,9 +56,17 @@ class RunRecord:
     watermark: datetime | None = None
     note: str | None = None
     error: str | None = None
+    rows_delivered: int | None = None
+    rows_dead_lettered: int | None = None
+    first_outbox_version: int | None = None
+    last_outbox_version: int | None = None
+    sink: str | None = None
 
 
 assert [f.name for f in RUNS_SCHEMA.fields] == list(RunRecord.__dataclass_fields__)
+
+#: Ledger tables this process already created or brought up to ``RUNS_SCHEMA``.
+_EVOLVED: set[str] = set()
 
 
 class RunsLedger:
@@ -70,26 +78,42 @@ class RunsLedger:
 
     def start(self, run: RunRecord) -> None:
         """Add the run's row (an append: cheap, and it never touches other runs' rows)."""
-        ensure_table(self.spark, self.path, RUNS_SCHEMA)
-        self._row(run).write.format("delta").mode("append").save(self.path)
+        self._ensure()
+        self._rows([run]).write.format("delta").mode("append").save(self.path)
 
     def finish(self, run: RunRecord) -> None:
         """Overwrite the run's row with its final state: one MERGE of a one-row DataFrame, so
-        the cost does not grow with the number of missing ids it carries.
+        the cost does not grow with the number of missing ids it carries."""
+        self.record([run])
 
-        A row is keyed by run, stage and entity: a Glue job run id never spans stages on Glue,
-        but a local caller may well pass one ``--JOB_RUN_ID`` to both.
+    def record(self, runs: list[RunRecord]) -> None:
+        """Insert or overwrite these rows in one MERGE.
+
+        A row is keyed by run, stage, entity and request: a Glue job run id never spans stages
+        on Glue, but a local caller may well pass one ``--JOB_RUN_ID`` to both; a publish run
+        has a row per request it delivered events of.
         """
+        self._ensure()
+        keys = ("run_id", "stage", "entity", "request_id")
         (
             DeltaTable.forPath(self.spark, self.path)
             .alias("ledger")
             .merge(
-                self._row(run).alias("run"),
-                " AND ".join(f"ledger.{key} = run.{key}" for key in ("run_id", "stage", "entity")),
+                self._rows(runs).alias("run"),
+                " AND ".join(f"ledger.{key} = run.{key}" for key in keys),
             )
             .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
             .execute()
         )
+
+    def _ensure(self) -> None:
+        """Create the table, or add the columns a table written by an older version lacks."""
+        if self.path in _EVOLVED:
+            return
+        ensure_table(self.spark, self.path, RUNS_SCHEMA)
+        add_missing_columns(self.spark, self.path, RUNS_SCHEMA)
+        _EVOLVED.add(self.path)
 
     def abandon(self, attempts: list[RunRecord], by_run_id: str, at: datetime) -> None:
         """Mark ``attempts`` (still ``running``, of the same job: dead, as the job runs once at
@@ -105,9 +129,11 @@ class RunsLedger:
                 )
             )
 
-    def _row(self, run: RunRecord) -> DataFrame:
-        values = tuple(str(v) if isinstance(v, StrEnum) else v for v in astuple(run))
-        return self.spark.createDataFrame([values], RUNS_SCHEMA)
+    def _rows(self, runs: list[RunRecord]) -> DataFrame:
+        values = [
+            tuple(str(v) if isinstance(v, StrEnum) else v for v in astuple(run)) for run in runs
+        ]
+        return self.spark.createDataFrame(values, RUNS_SCHEMA)
 
     def attempts(self, request_id: str, stage: str, entity: str) -> list[RunRecord]:
         """Earlier runs of the same request and stage, oldest first."""
@@ -122,6 +148,24 @@ class RunsLedger:
                 & (F.col("entity") == entity)
             )
             .orderBy("started_at")
+            .collect()
+        )
+        return [_to_record(row.asDict()) for row in rows]
+
+    def running(self, stage: str, entity: str) -> list[RunRecord]:
+        """Runs of ``stage`` still marked ``running`` (one per run: a publish run's per-request
+        rows are left out)."""
+        if not table_exists(self.spark, self.path):
+            return []
+        rows = (
+            self.spark.read.format("delta")
+            .load(self.path)
+            .where(
+                (F.col("stage") == stage)
+                & (F.col("entity") == entity)
+                & (F.col("status") == RunStatus.RUNNING.value)
+                & (F.col("request_id") == F.col("run_id"))
+            )
             .collect()
         )
         return [_to_record(row.asDict()) for row in rows]

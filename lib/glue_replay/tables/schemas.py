@@ -103,4 +103,35 @@ RUNS_SCHEMA = _fields(
     ("watermark", TimestampType()),
     ("note", StringType()),
     ("error", StringType()),
+    # publish: one row per run (request_id = the run's id, totals) and one per replay request
+    # whose events it delivered (that request's counts and outbox versions).
+    ("rows_delivered", LongType()),
+    ("rows_dead_lettered", LongType()),
+    ("first_outbox_version", LongType()),
+    ("last_outbox_version", LongType()),
+    ("sink", StringType()),
+)
+
+#: dead_letter/<entity>: what the publisher could not deliver, as a log of states (the latest row
+#: of an ``event_id`` is its state): ``dead`` (the sink kept refusing it), ``held`` (not sent: an
+#: earlier event of its aggregate is dead), then ``delivered`` or ``skipped`` once the operator
+#: retried or skipped it. An aggregate with a ``dead`` or ``held`` event gets no more events.
+DEAD_LETTER_SCHEMA = _fields(
+    ("event_id", StringType()),
+    ("aggregate_type", StringType()),
+    ("aggregate_id", StringType()),
+    ("event_type", StringType()),
+    ("payload", StringType()),
+    ("occurred_at", TimestampType()),
+    ("request_id", StringType()),
+    ("replay_mode", StringType()),
+    ("outbox_version", LongType()),
+    ("status", StringType()),
+    ("reason", StringType()),
+    ("attempts", IntegerType()),
+    ("sink", StringType()),
+    ("run_id", StringType()),
+    ("recorded_at", TimestampType()),
+    # Orders the states of an event: the table version its row was written in.
+    ("sequence", LongType()),
 )
