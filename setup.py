@@ -14,7 +14,7 @@ DEV = [
     "pytest==9.2.0",
     "chispa==0.12.0",
     *CLI,
-    "moto[glue,s3,sts]==5.2.5",
+    "moto[events,glue,s3,sts]==5.2.5",
     "flask==3.1.3",  # moto_server, for the test that drives it with the real AWS CLI
     "flask-cors==6.0.5",
     "awscli==1.46.3",

@@ -1,15 +1,18 @@
 # glue-replay on AWS: the pipelines of var.pipelines, each an ingest and a normalize Glue job
-# (ingest -> normalize -> Delta outbox) with a BAU and a replay workflow that cascade them, the
-# replay Lambda, and what they need, one module per concern. Adding a pipeline is adding an
-# entry to var.pipelines with its own two scripts in glue_jobs/.
+# (ingest -> normalize -> Delta outbox) with a BAU and a replay workflow that cascade them, one
+# publish job for all pipelines (outbox -> sink) that each workflow starts after normalize and a
+# schedule starts too, the replay Lambda, and what they need, one module per concern. Adding a
+# pipeline is adding an entry to var.pipelines with its own two scripts in glue_jobs/.
 #
 #   kms         the key that encrypts everything below
 #   storage     warehouse, artifacts and uploads buckets (+ their access-log bucket)
 #   artifacts   job scripts, library wheel and Lambda zip from `make package`, uploaded
 #   secrets     a source token secret per pipeline that reads one (value put by the operator)
 #   locking     optional DynamoDB table for Delta's multi-writer S3 log store
-#   iam         a least-privilege role per Glue job and one for the Lambda
-#   glue        the jobs, the BAU (scheduled) and replay (on demand) workflows of every pipeline
+#   iam         a least-privilege role per Glue job (the publisher's: its sinks only) and one
+#               for the Lambda
+#   glue        the jobs, the BAU (scheduled) and replay (on demand) workflows of every pipeline,
+#               the publish job, its cascades after normalize and its schedule
 #   trigger     the replay Lambda
 #   monitoring  failed runs -> SNS topic (-> e-mail)
 
@@ -58,6 +61,37 @@ locals {
     }
   ]...)
 
+  # The publisher, one job for every pipeline (<name_prefix>-publish). Its settings are fixed;
+  # its sinks and --fail_on_dead_letter are deployment defaults a run may override; the
+  # operator's --entities, --dead_letters and --dead_letter_ids are never set here.
+  publish_script   = "glue_jobs/publish_outbox.py"
+  publish_settings = { "--warehouse" = local.warehouse_uri }
+  publish_arguments = {
+    "--sink"                = var.publish_sink
+    "--entity_sinks"        = jsonencode(var.publish_entity_sinks)
+    "--fail_on_dead_letter" = tostring(var.publish_fail_on_dead_letter)
+  }
+  # The sinks actually used (an entity's override, else the default): the role may send to these.
+  publish_sinks = distinct([
+    for entity in keys(var.pipelines) : lookup(var.publish_entity_sinks, entity, var.publish_sink)
+  ])
+
+  # What the sink variables accept (variables.tf): an AWS sink by ARN, so its role's policy can
+  # name it; Kafka brokers and topic; JSONL files under an S3 prefix.
+  sink_uri_pattern = join("", [
+    "^(",
+    "kinesis:arn:aws(-[a-z]+)*:kinesis:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:stream/[A-Za-z0-9_.-]{1,128}",
+    "|sqs:arn:aws(-[a-z]+)*:sqs:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}(\\.fifo)?",
+    "|sns:arn:aws(-[a-z]+)*:sns:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\\.fifo)?",
+    "|eventbridge:arn:aws(-[a-z]+)*:events:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]{1,256}",
+    "|kafka:[A-Za-z0-9.-]+:[0-9]{1,5}(,[A-Za-z0-9.-]+:[0-9]{1,5})*/[A-Za-z0-9._-]{1,249}",
+    "|file:s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9_.=-]+)+/?",
+    ")$",
+  ])
+  # The warehouse's tables, by their first folder: a file: sink may not write among them (its
+  # role may write everything under its prefix).
+  warehouse_table_roots = ["raw", "normalized", "outbox", "quarantine", "runs", "requests", "dead_letter", "_publish"]
+
   # Entity => its two workflows' names (the jobs' roles read their own pipeline's run properties).
   pipeline_workflows = {
     for entity in keys(var.pipelines) : entity => {
@@ -104,7 +138,7 @@ module "artifacts" {
   bucket          = module.storage.artifacts_bucket
   kms_key_arn     = module.kms.key_arn
   repo_root       = local.repo_root
-  jobs            = local.glue_jobs
+  jobs            = merge({ for key, job in local.glue_jobs : key => { script = job.script } }, { publish = { script = local.publish_script } })
   wheel_file      = var.wheel_file
   lambda_zip_file = var.lambda_zip_file
   extra_jar_files = var.enable_dynamodb_log_store ? [var.dynamodb_log_store_jar_file] : []
@@ -148,6 +182,9 @@ module "iam" {
   dynamodb_log_store_table_arn = one(module.locking[*].table_arn)
   lambda_function_name         = local.lambda_function_name
   lambda_dlq_name              = local.lambda_dlq_name
+  publish_script               = local.publish_script
+  publish_sinks                = local.publish_sinks
+  publish_sink_kms_key_arns    = var.publish_sink_kms_key_arns
 }
 
 module "glue" {
@@ -161,18 +198,24 @@ module "glue" {
       normalize   = { script = pipeline.normalize_script, settings = local.normalize_settings }
     }
   }
-  role_arns           = module.iam.glue_role_arns
-  artifacts_bucket    = module.storage.artifacts_bucket
-  wheel_uri           = module.artifacts.wheel_uri
-  extra_jar_uris      = module.artifacts.extra_jar_uris
-  temp_dir_uri        = local.temp_dir_uri
-  kms_key_arn         = module.kms.key_arn
-  worker_type         = var.worker_type
-  number_of_workers   = var.number_of_workers
-  timeout_minutes     = var.job_timeout_minutes
-  max_retries         = var.max_retries
-  bau_schedule        = var.bau_schedule
-  enable_bau_schedule = var.enable_bau_schedule
+  role_arns               = module.iam.glue_role_arns
+  artifacts_bucket        = module.storage.artifacts_bucket
+  wheel_uri               = module.artifacts.wheel_uri
+  extra_jar_uris          = module.artifacts.extra_jar_uris
+  temp_dir_uri            = local.temp_dir_uri
+  kms_key_arn             = module.kms.key_arn
+  worker_type             = var.worker_type
+  number_of_workers       = var.number_of_workers
+  timeout_minutes         = var.job_timeout_minutes
+  max_retries             = var.max_retries
+  bau_schedule            = var.bau_schedule
+  enable_bau_schedule     = var.enable_bau_schedule
+  publish_script          = local.publish_script
+  publish_role_arn        = module.iam.publish_role_arn
+  publish_settings        = local.publish_settings
+  publish_arguments       = local.publish_arguments
+  publish_schedule        = var.publish_schedule
+  enable_publish_schedule = var.enable_publish_schedule
   delta_log_store = var.enable_dynamodb_log_store ? {
     table_name = local.log_store_table_name
     region     = var.region
@@ -209,7 +252,7 @@ module "monitoring" {
 
   name_prefix          = var.name_prefix
   kms_key_arn          = module.kms.key_arn
-  job_names            = values(module.glue.job_names)
+  job_names            = concat(values(module.glue.job_names), [module.glue.publish_job_name])
   lambda_function_name = module.trigger.function_name
   lambda_dlq_name      = module.trigger.dlq_name
   alarm_email          = var.alarm_email

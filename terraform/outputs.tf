@@ -1,11 +1,12 @@
 output "cli_config" {
-  description = "What the glue-replay CLI needs to start replays on this deployment: `terraform output -json cli_config > glue-replay.json`. Its pipelines are the Lambda's GLUE_REPLAY_PIPELINES."
+  description = "What the glue-replay CLI needs to start replays on this deployment: `terraform output -json cli_config > glue-replay.json`. Its pipelines are the Lambda's GLUE_REPLAY_PIPELINES; publish_job is the publisher's Glue job."
   value = {
     region          = var.region
     warehouse       = local.warehouse_uri
     uploads_uri     = local.uploads_uri
     uploads_kms_key = module.kms.key_arn
     pipelines       = local.trigger_pipelines
+    publish_job     = module.glue.publish_job_name
   }
 }
 
@@ -17,6 +18,11 @@ output "pipelines" {
 output "job_names" {
   description = "Job key (<entity>-ingest, <entity>-normalize) => Glue job name."
   value       = module.glue.job_names
+}
+
+output "publish_job_name" {
+  description = "Name of the publish job (<name_prefix>-publish), which sends every pipeline's outbox to its sink."
+  value       = module.glue.publish_job_name
 }
 
 output "workflow_names" {

@@ -386,3 +386,95 @@ variable "secret_recovery_window_days" {
     error_message = "secret_recovery_window_days must be 0 or between 7 and 30."
   }
 }
+
+# --- the publisher (outbox -> sink) --------------------------------------------------------------
+
+variable "publish_sink" {
+  type        = string
+  description = <<-EOT
+    Where the publish job sends every pipeline's events (its --sink, a default a run may
+    override): kinesis:<stream ARN>, sqs:<queue ARN>, sns:<topic ARN>, eventbridge:<event bus ARN>,
+    kafka:<host:port,...>/<topic>, or file:s3://<bucket>/<prefix> (JSONL files). AWS sinks are
+    given by ARN because the publisher's role may send to exactly the ARNs configured here and in
+    publish_entity_sinks. Required: there is no sensible place to send a deployment's events by
+    default, and a default that silently piles files up nobody reads would be worse than a plan
+    that asks for one.
+  EOT
+
+  validation {
+    condition     = can(regex(local.sink_uri_pattern, var.publish_sink))
+    error_message = "publish_sink must be kinesis:<stream ARN>, sqs:<queue ARN>, sns:<topic ARN>, eventbridge:<event bus ARN>, kafka:<host:port,...>/<topic> or file:s3://<bucket>/<prefix>, e.g. kinesis:arn:aws:kinesis:eu-west-1:123456789012:stream/events."
+  }
+
+  validation {
+    condition = alltrue([
+      for match in regexall("^file:s3://[^/]+/(.*?)/*$", var.publish_sink) :
+      !startswith("${var.warehouse_prefix}/", "${match[0]}/") && !anytrue([
+        for table in local.warehouse_table_roots : startswith("${match[0]}/", "${var.warehouse_prefix}/${table}/")
+      ])
+    ])
+    error_message = "A file: publish_sink may not be the warehouse_prefix, above it, or inside its tables (raw, normalized, outbox, quarantine, runs, requests, dead_letter, _publish): the publisher may write everything under its sink's prefix. Use e.g. file:s3://<bucket>/<warehouse_prefix>/published."
+  }
+}
+
+variable "publish_entity_sinks" {
+  type        = map(string)
+  description = "Per-pipeline sinks overriding publish_sink (the publish job's --entity_sinks, as JSON; a run may override it): pipeline (entity) name => sink URI of the same forms as publish_sink. Every key must be a pipeline of var.pipelines."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for uri in values(var.publish_entity_sinks) : can(regex(local.sink_uri_pattern, uri))])
+    error_message = "Each publish_entity_sinks value must be kinesis:<stream ARN>, sqs:<queue ARN>, sns:<topic ARN>, eventbridge:<event bus ARN>, kafka:<host:port,...>/<topic> or file:s3://<bucket>/<prefix>."
+  }
+
+  validation {
+    condition     = alltrue([for entity in keys(var.publish_entity_sinks) : contains(keys(var.pipelines), entity)])
+    error_message = "Each publish_entity_sinks key must be a pipeline of var.pipelines (an entity name)."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for uri in values(var.publish_entity_sinks) : [
+        for match in regexall("^file:s3://[^/]+/(.*?)/*$", uri) :
+        !startswith("${var.warehouse_prefix}/", "${match[0]}/") && !anytrue([
+          for table in local.warehouse_table_roots : startswith("${match[0]}/", "${var.warehouse_prefix}/${table}/")
+        ])
+      ]
+    ]))
+    error_message = "A file: sink in publish_entity_sinks may not be the warehouse_prefix, above it, or inside its tables (raw, normalized, outbox, quarantine, runs, requests, dead_letter, _publish)."
+  }
+}
+
+variable "publish_sink_kms_key_arns" {
+  type        = list(string)
+  description = "ARNs of the customer-managed KMS keys the sinks are encrypted with (an SSE-KMS queue, topic, stream, bus or file bucket under a key other than this deployment's): the publisher gets kms:GenerateDataKey and kms:Decrypt on them. Empty for none."
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.publish_sink_kms_key_arns : can(regex("^arn:aws(-[a-z]+)*:kms:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:key/[A-Za-z0-9-]+$", arn))])
+    error_message = "publish_sink_kms_key_arns must hold KMS key ARNs, e.g. arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab."
+  }
+}
+
+variable "publish_fail_on_dead_letter" {
+  type        = bool
+  description = "The publish job's default --fail_on_dead_letter: whether a run that dead-letters an event fails (and alerts) instead of succeeding with the event in dead_letter/<entity>."
+  default     = false
+}
+
+variable "publish_schedule" {
+  type        = string
+  description = "When the publish job starts on its own, besides after each normalize: a Glue cron expression in UTC. It catches up whatever a cascade did not publish."
+  default     = "cron(0/15 * * * ? *)"
+
+  validation {
+    condition     = can(regex("^cron\\(\\S+ \\S+ \\S+ \\S+ \\S+ \\S+\\)$", var.publish_schedule))
+    error_message = "publish_schedule must be a six-field Glue cron expression, e.g. cron(0/15 * * * ? *) for every 15 minutes."
+  }
+}
+
+variable "enable_publish_schedule" {
+  type        = bool
+  description = "Whether the publish job's schedule is active. The cascades after normalize start it either way."
+  default     = true
+}

@@ -844,7 +844,8 @@ def test_the_config_file_is_terraforms_cli_config_and_the_environment_overrides_
                 "uploads_uri": "s3://uploads/ids/",
                 "uploads_kms_key": None,
                 "pipelines": {"orders": ORDERS_ENTRY},
-                "publish_job": "from a newer Terraform",
+                "publish_job": "glue-replay-publish",
+                "a_later_key": "from a newer Terraform",
             }
         )
     )
@@ -871,11 +872,23 @@ def test_the_config_file_is_terraforms_cli_config_and_the_environment_overrides_
         uploads_uri="s3://uploads/ids/",
         uploads_kms_key="alias/uploads",
         pipelines={"orders": orders},
+        publish_job="glue-replay-publish",
         origin=f"{path}, $GLUE_REPLAY_WAREHOUSE, $GLUE_REPLAY_UPLOADS_KMS_KEY",
     )
     assert config.uploads_location == ("uploads", "ids")
     assert config.pipeline(None) == orders
     assert orders.workflows == ("orders-wf",)
+
+
+def test_publish_job_is_optional_and_the_environment_may_set_it(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"pipelines": {"orders": ORDERS_ENTRY}, "publish_job": None}))
+
+    assert load_config(str(path), {}).publish_job is None
+    assert load_config(None, {}).publish_job is None
+    overridden = load_config(str(path), {"GLUE_REPLAY_PUBLISH_JOB": "acme-publish"})
+    assert overridden.publish_job == "acme-publish"
+    assert overridden.origin == f"{path}, $GLUE_REPLAY_PUBLISH_JOB"
 
 
 def test_the_lambdas_configuration_is_its_environment_alone() -> None:
@@ -893,6 +906,7 @@ def test_the_lambdas_configuration_is_its_environment_alone() -> None:
         "s3://uploads",
         None,
     )
+    assert config.publish_job is None, "absent: no publisher deployed"
     assert list(config.pipelines) == ["orders"]
     assert config.pipelines["orders"].ids == IdRule("ORD-[0-9]{1,12}", "ORD- and 1 to 12 digits")
     assert config.uploads_location == ("uploads", "")
@@ -914,6 +928,10 @@ def test_the_lambdas_configuration_is_its_environment_alone() -> None:
             "accepted: the object Terraform outputs as cli_config",
         ),
         ({"region": 7}, "region in {path} is a JSON number; accepted: a string or null"),
+        (
+            {"publish_job": ["glue-replay-publish"]},
+            "publish_job in {path} is a JSON array; accepted: a string or null",
+        ),
         (
             {"pipelines": ["orders"]},
             "pipelines in {path} is a JSON array; accepted: an object of entity name -> "

@@ -12,8 +12,9 @@ Three layers:
   (``terraform test -verbose -json``) are what the tests below read: jobs and their arguments,
   workflows and triggers, every role's policy document, the secrets, the Lambda's environment
   and ``cli_config``; for the bundled pipelines (the default) and for three pipelines that use
-  every option of a ``pipelines`` entry. The same file checks that the variable validations
-  refuse what they should (``expect_failures``).
+  every option of a ``pipelines`` entry (and once more with a sink of every kind for the
+  publisher). The same file checks that the variable validations refuse what they should
+  (``expect_failures``).
 - **the code**: the bundled pipelines are the ones ``glue_jobs/`` runs, with the Python
   entities' id rules and settings; the wheel and the Lambda zip hold what they should.
 
@@ -90,6 +91,35 @@ KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-1111-2222-3333-444444444
 WAREHOUSE = f"s3://{BUCKETS['warehouse']}/warehouse"
 UPLOADS = f"s3://{BUCKETS['uploads']}/ids"
 
+# --- the publisher's sinks -----------------------------------------------------------------------
+
+PUBLISH_SCRIPT = "glue_jobs/publish_outbox.py"
+PUBLISH_JOB = f"{PREFIX}-publish"
+STREAM = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/events"
+QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders-events.fifo"
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:customer-events"
+BUS = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/orders"
+SINK_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/55555555-6666-7777-8888-999999999999"
+#: publish_sink of every plan run (a test-file-wide variable: the variable has no default).
+DEFAULT_SINK = f"kinesis:{STREAM}"
+#: longest_names' publish_sink: Kafka, which needs no AWS grant.
+KAFKA_SINK = "kafka:broker-1.example.com:9092,broker-2.example.com:9092/events"
+#: three_pipelines' publish_entity_sinks: orders to an SQS queue, the others to the default.
+THREE_PIPELINES_SINKS = {"orders": f"sqs:{QUEUE}"}
+#: The every_sink_kind run (THREE_PIPELINES): every pipeline overrides the (Kinesis) default,
+#: so no pipeline uses it; an SNS topic, an EventBridge bus and JSONL files on S3.
+FILE_SINK = "file:s3://events-archive/glue-replay/events/"
+EVERY_SINK_KIND = {
+    "publish_entity_sinks": {
+        "customers": f"sns:{TOPIC}",
+        "orders": f"eventbridge:{BUS}",
+        "products": FILE_SINK,
+    },
+    "publish_sink_kms_key_arns": [SINK_KEY],
+    "publish_fail_on_dead_letter": True,
+    "enable_publish_schedule": False,
+}
+
 #: Three pipelines that use every option of an entry: a REST source with a token, a JDBC
 #: source with its own settings and a token, and a minimal entry that leaves every optional
 #: attribute to its default (no source URL, no secret, no settings).
@@ -156,6 +186,23 @@ REFUSED = [
     ("refuses_an_empty_id_rule", "pipelines", {"orders": {"id_rule": {"pattern": "", "help": ""}}}),
     ("refuses_no_pipeline", "pipelines", None),
     ("refuses_a_worker_type_glue_5_1_does_not_run", "worker_type", "G.12X"),
+    ("refuses_a_sink_without_its_kind", "publish_sink", STREAM),
+    ("refuses_a_kinesis_sink_by_name_not_arn", "publish_sink", "kinesis:events"),
+    ("refuses_a_kafka_sink_without_a_topic", "publish_sink", "kafka:broker-1:9092"),
+    ("refuses_a_file_sink_outside_s3", "publish_sink", "file:/var/lib/published"),
+    (
+        "refuses_a_file_sink_inside_the_warehouse_tables",
+        "publish_sink",
+        f"file:s3://{BUCKETS['warehouse']}/warehouse/outbox/copy",
+    ),
+    ("refuses_a_file_sink_above_the_warehouse", "publish_sink", "file:s3://any-bucket/warehouse"),
+    ("refuses_an_entity_sink_of_no_pipeline", "publish_entity_sinks", {"invoices": DEFAULT_SINK}),
+    (
+        "refuses_an_entity_sink_by_queue_url",
+        "publish_entity_sinks",
+        {"orders": f"sqs:https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/orders"},
+    ),
+    ("refuses_a_publish_schedule_that_is_no_cron", "publish_schedule", "rate(15 minutes)"),
 ]
 
 
@@ -294,6 +341,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for key in ("ingest_script", "normalize_script")
     ]
     scripts += [f"glue_jobs/{stage}_{LONGEST_ENTITY}.py" for stage in ("ingest", "normalize")]
+    scripts.append(PUBLISH_SCRIPT)  # the real one, copied above, when it is there
     for script in scripts:
         if not (repo / script).exists():
             (repo / script).write_text("# a placeholder: only its hash is read\n", encoding="utf-8")
@@ -361,7 +409,8 @@ provider "aws" {{
 }}
 
 variables {{
-  region = "{REGION}"
+  region       = "{REGION}"
+  publish_sink = {hcl(DEFAULT_SINK)}
 }}
 
 {account}
@@ -378,11 +427,19 @@ variables {{
         # the bundled pipelines: var.pipelines' default, every other variable's default too
         'run "bundled" {\n  command = plan\n' + secret_overrides(bundled) + "}\n",
         'run "three_pipelines" {\n  command = plan\n'
-        f"  variables {{\n    pipelines = {hcl(THREE_PIPELINES)}\n  }}\n"
+        f"  variables {{\n    pipelines = {hcl(THREE_PIPELINES)}\n"
+        f"    publish_entity_sinks = {hcl(THREE_PIPELINES_SINKS)}\n  }}\n"
+        + secret_overrides(THREE_PIPELINES)
+        + "}\n",
+        'run "every_sink_kind" {\n  command = plan\n'
+        f"  variables {{\n    pipelines = {hcl(THREE_PIPELINES)}\n"
+        + "".join(f"    {name} = {hcl(value)}\n" for name, value in EVERY_SINK_KIND.items())
+        + "  }\n"
         + secret_overrides(THREE_PIPELINES)
         + "}\n",
         'run "longest_names" {\n  command = plan\n  variables {\n'
         f"    name_prefix = {hcl(LONGEST_PREFIX)}\n"
+        f"    publish_sink = {hcl(KAFKA_SINK)}\n"
         f"    pipelines = {hcl({LONGEST_ENTITY: longest_entry()})}\n  }}\n}}\n",
     ]
     for name, variable, value in REFUSED:
@@ -498,6 +555,8 @@ class Deployment:
     pipelines: dict[str, dict[str, Any]]
     #: the bundled pipelines, whose scripts and Python pipelines are in the repository
     bundled: bool
+    #: publish_entity_sinks (publish_sink is DEFAULT_SINK)
+    entity_sinks: dict[str, str]
 
     def jobs(self) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
         """(job key, entity, stage, pipeline entry) of every job the pipelines should have."""
@@ -509,7 +568,9 @@ class Deployment:
 @pytest.fixture(scope="module")
 def bundled_pipelines(workdir: Path) -> dict[str, dict[str, Any]]:
     """var.pipelines' default, as Terraform reads it (optional attributes filled in)."""
-    value = terraform_value(workdir, "var.pipelines", f"-var=region={REGION}")
+    value = terraform_value(
+        workdir, "var.pipelines", f"-var=region={REGION}", f"-var=publish_sink={DEFAULT_SINK}"
+    )
     assert isinstance(value, dict)
     return value
 
@@ -524,9 +585,11 @@ def deployment(
     if run not in plan_runs.plans:
         pytest.fail(f"terraform test did not plan {run}:\n" + "\n".join(plan_runs.diagnostics))
     if run == "bundled":
-        return Deployment(plan_runs.plans[run], bundled_pipelines, bundled=True)
+        return Deployment(plan_runs.plans[run], bundled_pipelines, bundled=True, entity_sinks={})
     pipelines = {entity: ENTRY_DEFAULTS | entry for entity, entry in THREE_PIPELINES.items()}
-    return Deployment(plan_runs.plans[run], pipelines, bundled=False)
+    return Deployment(
+        plan_runs.plans[run], pipelines, bundled=False, entity_sinks=THREE_PIPELINES_SINKS
+    )
 
 
 def secret_arn(entity: str) -> str:
@@ -633,7 +696,13 @@ def test_terraform_files_are_formatted(workdir: Path) -> None:
 
 
 def test_every_plan_and_every_validation_refusal_passes(plan_runs: PlanRuns) -> None:
-    expected = {"bundled", "three_pipelines", "longest_names", *(name for name, _, _ in REFUSED)}
+    expected = {
+        "bundled",
+        "three_pipelines",
+        "every_sink_kind",
+        "longest_names",
+        *(name for name, _, _ in REFUSED),
+    }
     failed = {run: status for run, status in plan_runs.statuses.items() if status != "pass"}
     assert plan_runs.statuses.keys() == expected
     assert not failed, f"terraform test runs failed: {failed}\n" + "\n".join(plan_runs.diagnostics)
@@ -727,7 +796,10 @@ def test_every_glue_script_belongs_to_one_bundled_pipeline(
         for stage in ("ingest", "normalize")
     ]
     assert scripts, "no glue_jobs/*.py"
-    assert sorted(declared) == scripts, (
+    # The publisher's script is deployed once for every pipeline, not by one of them.
+    assert PUBLISH_SCRIPT in scripts, f"the publish job runs {PUBLISH_SCRIPT}: it is not there"
+    pipeline_scripts = [script for script in scripts if script != PUBLISH_SCRIPT]
+    assert sorted(declared) == pipeline_scripts, (
         "var.pipelines' default must deploy every script of glue_jobs/ once"
     )
 
@@ -803,7 +875,8 @@ def test_each_pipeline_has_an_ingest_and_a_normalize_job_running_its_script(
         )
     uploads = deployment.plan("module.artifacts.aws_s3_object", "script")
     assert {key: upload["key"] for key, upload in uploads.items()} == {
-        key: pipeline[f"{stage}_script"] for key, _, stage, pipeline in deployment.jobs()
+        **{key: pipeline[f"{stage}_script"] for key, _, stage, pipeline in deployment.jobs()},
+        "publish": PUBLISH_SCRIPT,
     }, "modules/artifacts must upload each job's script under the key the job runs"
 
 
@@ -923,16 +996,20 @@ def test_no_two_jobs_may_write_the_same_table(deployment: Deployment) -> None:
     each job runs once at a time, so no table may be writable by two jobs' roles (the ledger
     and the outbox were, before they became a table per job and per entity)."""
     policies = deployment.plan("module.iam.aws_iam_role_policy", "glue")
+    (publisher,) = deployment.plan("module.iam.aws_iam_role_policy", "publish").values()
+    roles = {key: policies[key]["policy"] for key, *_ in deployment.jobs()}
+    roles["publish"] = publisher["policy"]
     writers: dict[str, list[str]] = {}
-    for key, *_ in deployment.jobs():
-        for resource in statements(policies[key]["policy"])["WriteTables"]["Resource"]:
+    for key, policy in roles.items():
+        for resource in statements(policy)["WriteTables"]["Resource"]:
             if resource.endswith("/*"):
                 writers.setdefault(resource, []).append(key)
     shared = {table: keys for table, keys in writers.items() if len(keys) > 1}
     assert shared == {}
     # Each pipeline: raw, quarantine/ingest and runs/ingest; normalized, outbox,
-    # quarantine/normalize and runs/normalize.
-    assert len(writers) == 7 * len(deployment.pipelines)
+    # quarantine/normalize and runs/normalize. The publisher: dead_letter, runs/publish and
+    # _publish, of every entity.
+    assert len(writers) == 7 * len(deployment.pipelines) + 3
 
 
 def test_each_job_role_reaches_only_its_pipelines_tables(deployment: Deployment) -> None:
@@ -1052,6 +1129,233 @@ def test_the_lambda_may_start_and_inspect_every_pipeline(deployment: Deployment)
     }
 
 
+# --- the publisher -------------------------------------------------------------------------------
+
+#: Sink kind => the statement its role gets: (Sid, actions). Kafka and file sinks have none here.
+SINK_STATEMENTS = {
+    "kinesis": ("PutKinesisRecords", ["kinesis:DescribeStreamSummary", "kinesis:PutRecords"]),
+    "sqs": ("SendSqsMessages", ["sqs:GetQueueUrl", "sqs:SendMessage"]),
+    "sns": ("PublishSnsMessages", ["sns:Publish"]),
+    "eventbridge": ("PutEventBridgeEvents", ["events:PutEvents"]),
+}
+SINK_SERVICES = ("kinesis", "sqs", "sns", "events", "kafka")
+PUBLISH_TABLE_STATEMENTS = {
+    "ReadCode",
+    "UseTempDir",
+    "ListTempDir",
+    "ListWarehouse",
+    "HeadTableFolders",
+    "ReadTables",
+    "WriteTables",
+    "UseTheKey",
+    "WriteLogs",
+    "PutGlueMetrics",
+}
+
+
+def sink_grants(policy: str) -> dict[str, tuple[list[str], set[str]]]:
+    """A policy's statements that reach a sink service: Sid -> (sorted actions, resources)."""
+    return {
+        sid: (sorted(statement["Action"]), set(statement["Resource"]))
+        for sid, statement in statements(policy).items()
+        if any(action.split(":")[0] in SINK_SERVICES for action in statement["Action"])
+    }
+
+
+def publisher(plan: Plan) -> tuple[dict[str, Any], str]:
+    """The publish job and its role's policy document."""
+    (job,) = plan("module.glue.aws_glue_job", "publish").values()
+    (policy,) = plan("module.iam.aws_iam_role_policy", "publish").values()
+    return job, policy["policy"]
+
+
+def test_the_publish_job_runs_its_script_with_the_sinks_as_overridable_defaults(
+    deployment: Deployment,
+) -> None:
+    from glue_replay.publishing import PUBLISH_FIELDS
+
+    job, _ = publisher(deployment.plan)
+    assert job["name"] == PUBLISH_JOB
+    (command,) = job["command"]
+    assert (command["name"], command["script_location"]) == (
+        "glueetl",
+        f"s3://{BUCKETS['artifacts']}/{PUBLISH_SCRIPT}",
+    )
+    assert (job["glue_version"], job["security_configuration"]) == ("5.1", f"{PREFIX}-glue")
+    # One cascade per workflow, the schedule and a start by hand may overlap: the lease, not
+    # Glue, lets one of them run, the others exit 0 at once.
+    assert job["execution_property"] == [{"max_concurrent_runs": 2 * len(deployment.pipelines) + 2}]
+    defaults = dict(job["default_arguments"])
+    sinks = {name: defaults.pop(name) for name in ("--sink", "--entity_sinks")}
+    assert sinks["--sink"] == DEFAULT_SINK
+    assert json.loads(sinks["--entity_sinks"]) == deployment.entity_sinks
+    assert defaults.pop("--fail_on_dead_letter") == "false"
+    assert not defaults.keys() - GLUE_PARAMETERS, sorted(defaults.keys() - GLUE_PARAMETERS)
+    fixed = dict(job["non_overridable_arguments"])
+    runtime = {
+        name: fixed.pop(name)
+        for name in ("--datalake-formats", "--conf", "--additional-python-modules")
+    }
+    assert fixed == {"--warehouse": WAREHOUSE}
+    assert runtime["--datalake-formats"] == "delta"
+    given = job["default_arguments"].keys() | job["non_overridable_arguments"].keys()
+    assert not job["default_arguments"].keys() & job["non_overridable_arguments"].keys()
+    assert not given & {"--entities", "--dead_letters", "--dead_letter_ids"}, "per-run only"
+    readable = {f"--{name}" for name in PUBLISH_FIELDS} | GLUE_PARAMETERS
+    assert not given - readable, f"the publisher does not read {sorted(given - readable)}"
+
+
+def test_every_workflow_publishes_after_normalize_and_a_schedule_publishes_too(
+    deployment: Deployment,
+) -> None:
+    plan = deployment.plan
+    workflows = plan("module.glue.aws_glue_workflow", "this")
+    cascades = plan("module.glue.aws_glue_trigger", "publish_after_normalize")
+    assert set(cascades) == set(workflows)
+    for entity in deployment.pipelines:
+        for kind in ("bau", "replay"):
+            cascade = cascades[f"{entity}-{kind}"]
+            assert (cascade["type"], cascade["workflow_name"]) == (
+                "CONDITIONAL",
+                f"{PREFIX}-{entity}-{kind}",
+            )
+            assert [action["job_name"] for action in cascade["actions"]] == [PUBLISH_JOB]
+            (predicate,) = cascade["predicate"]
+            assert [
+                (c["job_name"], c["state"], c["logical_operator"]) for c in predicate["conditions"]
+            ] == [(f"{PREFIX}-{entity}-normalize", "SUCCEEDED", "EQUALS")]
+    (schedule,) = plan("module.glue.aws_glue_trigger", "publish_schedule").values()
+    assert (schedule["type"], schedule["schedule"], schedule["enabled"]) == (
+        "SCHEDULED",
+        default_of("publish_schedule"),
+        True,
+    )
+    assert schedule["workflow_name"] is None, "the schedule starts the job outside the workflows"
+    assert [action["job_name"] for action in schedule["actions"]] == [PUBLISH_JOB]
+
+
+def test_the_publish_role_reads_the_outboxes_and_writes_only_its_own_tables(
+    deployment: Deployment,
+) -> None:
+    """By folder, not per entity: the job publishes every pipeline installed in the wheel, which
+    may be more than var.pipelines (the bundled examples always are)."""
+    (role,) = deployment.plan("module.iam.aws_iam_role", "publish").values()
+    assert role["name"] == PUBLISH_JOB
+    _, policy = publisher(deployment.plan)
+    granted = statements(policy)
+    reads, writes = ["outbox"], ["dead_letter", "runs/publish", "_publish"]
+    assert set(granted["ReadTables"]["Resource"]) == table_objects(*reads, *writes)
+    assert set(granted["WriteTables"]["Resource"]) == table_objects(*writes)
+    assert set(granted["WriteTables"]["Action"]) == {
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+    }
+    warehouse = f"arn:aws:s3:::{BUCKETS['warehouse']}/warehouse"
+    assert set(granted["HeadTableFolders"]["Resource"]) == {
+        f"{folder}{suffix}"
+        for folder in (warehouse, f"{warehouse}/runs")
+        for suffix in ("", "/", "_$folder$")
+    }
+    warehouse_grants = {
+        resource
+        for statement in granted.values()
+        for resource in statement["Resource"]
+        if resource.startswith(f"arn:aws:s3:::{BUCKETS['warehouse']}/")
+    }
+    others = (
+        warehouse_grants
+        - table_objects(*reads, *writes)
+        - set(granted["HeadTableFolders"]["Resource"])
+    )
+    assert not others, f"the publisher reaches more of the warehouse: {sorted(others)}"
+    artifacts = f"arn:aws:s3:::{BUCKETS['artifacts']}"
+    assert set(granted["ReadCode"]["Resource"]) == {
+        f"{artifacts}/{PUBLISH_SCRIPT}",
+        f"{artifacts}/{default_of('wheel_file')}",
+    }
+    assert granted["UseTheKey"]["Resource"] == [KMS_KEY]
+    # No request claims, run properties, id files or secrets: only its tables and its sinks.
+    assert set(granted) - set(sink_grants(policy)) == PUBLISH_TABLE_STATEMENTS
+
+
+def test_the_publish_role_may_send_to_exactly_the_configured_sinks(deployment: Deployment) -> None:
+    """Bundled: the Kinesis default for both pipelines. Three pipelines: orders to an SQS queue,
+    the others to the Kinesis default. Nothing for SNS or EventBridge, no wildcard."""
+    _, policy = publisher(deployment.plan)
+    used = {deployment.entity_sinks.get(entity, DEFAULT_SINK) for entity in deployment.pipelines}
+    expected: dict[str, tuple[list[str], set[str]]] = {}
+    for uri in used:
+        kind, _, arn = uri.partition(":")
+        sid, actions = SINK_STATEMENTS[kind]
+        expected.setdefault(sid, (actions, set()))[1].add(arn)
+    assert sink_grants(policy) == expected
+    if not deployment.bundled:
+        assert expected == {
+            "PutKinesisRecords": (SINK_STATEMENTS["kinesis"][1], {STREAM}),
+            "SendSqsMessages": (SINK_STATEMENTS["sqs"][1], {QUEUE}),
+        }
+
+
+def test_every_sink_kind_gets_exactly_its_grant(plan_runs: PlanRuns) -> None:
+    """An SNS topic, an EventBridge bus, a file: sink and the sinks' own KMS key; no Kinesis
+    statement for the default no pipeline uses, none for SQS; none for Kafka (longest_names)."""
+    if "every_sink_kind" not in plan_runs.plans:
+        pytest.fail(
+            "terraform test did not plan every_sink_kind:\n" + "\n".join(plan_runs.diagnostics)
+        )
+    plan = plan_runs.plans["every_sink_kind"]
+    job, policy = publisher(plan)
+    granted = statements(policy)
+    assert sink_grants(policy) == {
+        "PublishSnsMessages": (["sns:Publish"], {TOPIC}),
+        "PutEventBridgeEvents": (["events:PutEvents"], {BUS}),
+    }
+    bucket = "arn:aws:s3:::events-archive"
+    sink_objects = {f"{bucket}/glue-replay/events{suffix}" for suffix in ("", "/*", "_$folder$")}
+    assert set(granted["WriteFileSink"]["Resource"]) == sink_objects
+    assert set(granted["WriteFileSink"]["Action"]) == {
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+    }
+    assert set(granted["ReadFileSink"]["Resource"]) == sink_objects | {
+        f"{bucket}/glue-replay{suffix}" for suffix in ("", "/", "_$folder$")
+    }
+    listing = granted["ListFileSink0"]
+    assert (listing["Action"], listing["Resource"]) == (["s3:ListBucket"], [bucket])
+    assert sorted(listing["Condition"]["StringLike"]["s3:prefix"]) == [
+        "glue-replay/events",
+        "glue-replay/events/*",
+    ]
+    assert (
+        granted["UseTheSinksKeys"]["Resource"],
+        sorted(granted["UseTheSinksKeys"]["Action"]),
+    ) == (
+        [SINK_KEY],
+        ["kms:Decrypt", "kms:GenerateDataKey"],
+    )
+    assert set(granted) == PUBLISH_TABLE_STATEMENTS | {
+        "PublishSnsMessages",
+        "PutEventBridgeEvents",
+        "ReadFileSink",
+        "WriteFileSink",
+        "ListFileSink0",
+        "UseTheSinksKeys",
+    }
+    defaults = job["default_arguments"]
+    assert defaults["--sink"] == DEFAULT_SINK
+    assert json.loads(defaults["--entity_sinks"]) == EVERY_SINK_KIND["publish_entity_sinks"]
+    assert defaults["--fail_on_dead_letter"] == "true"
+    (schedule,) = plan("module.glue.aws_glue_trigger", "publish_schedule").values()
+    assert schedule["enabled"] is False
+
+    job, policy = publisher(plan_runs.plans["longest_names"])
+    assert job["default_arguments"]["--sink"] == KAFKA_SINK
+    assert sink_grants(policy) == {}
+    assert not {sid for sid in statements(policy) if "FileSink" in sid or "Sinks" in sid}
+
+
 # --- what the triggers read: the Lambda's environment and cli_config ---------------------------
 
 
@@ -1091,6 +1395,7 @@ def test_cli_config_is_exactly_what_the_cli_reads(deployment: Deployment) -> Non
         "uploads_uri": UPLOADS,
         "uploads_kms_key": KMS_KEY,
         "pipelines": trigger_pipelines(deployment),
+        "publish_job": PUBLISH_JOB,
     }
     assert set(config) == set(CONFIG_KEYS), "cli_config and glue_replay.trigger.config differ"
     assert all(set(entry) == set(PIPELINE_KEYS) for entry in config["pipelines"].values())
@@ -1102,7 +1407,7 @@ def test_failed_runs_of_every_job_are_alerted(deployment: Deployment) -> None:
     ).values()
     pattern = json.loads(rule["event_pattern"])
     assert sorted(pattern["detail"]["jobName"]) == sorted(
-        f"{PREFIX}-{key}" for key, *_ in deployment.jobs()
+        [f"{PREFIX}-{key}" for key, *_ in deployment.jobs()] + [PUBLISH_JOB]
     )
 
 

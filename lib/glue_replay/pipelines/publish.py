@@ -45,7 +45,14 @@ from glue_replay.publishing import DeadLetterAction, PublishArguments
 from glue_replay.sinks import SinkSpec, open_sink
 from glue_replay.sinks.base import Delivery, Event, RetryPolicy, deliver
 from glue_replay.sinks.files import write_jsonl
-from glue_replay.tables import RunRecord, RunsLedger, RunStatus, Warehouse, append_once
+from glue_replay.tables import (
+    RunRecord,
+    RunsLedger,
+    RunStatus,
+    Warehouse,
+    append_once,
+    read_table,
+)
 from glue_replay.tables.delta import CHANGE_FEED, table_exists, table_version
 from glue_replay.tables.schemas import DEAD_LETTER_SCHEMA, OUTBOX_SCHEMA
 
@@ -78,12 +85,8 @@ class RequestTotals:
     def add(self, delivered: int, dead: int, first: int | None, last: int | None) -> None:
         self.delivered += delivered
         self.dead_lettered += dead
-        if first is not None:
-            self.first_version = (
-                first if self.first_version is None else min(self.first_version, first)
-            )
-        if last is not None:
-            self.last_version = last if self.last_version is None else max(self.last_version, last)
+        self.first_version = _least(self.first_version, first)
+        self.last_version = _greatest(self.last_version, last)
 
 
 @dataclass
@@ -193,6 +196,8 @@ def publish_entity(
             window_start=None,
             window_end=None,
             started_at=now,
+            rows_delivered=0,
+            rows_dead_lettered=0,
             sink=str(sink),
         )
         ledger.start(run)
@@ -281,7 +286,7 @@ def publish_batch(
             f"glue-replay/publish/{entity.name}/{_checkpoint_id(context.spark, checkpoint)}",
             version=batch_id,
         )
-        summary = _account(context, outcomes, first, last)
+        summary = _account(context, outcomes)
         context.totals.batches += 1
         context.ledger.record(_ledger_rows(context, RunStatus.RUNNING, None))
         context.lease.renew()
@@ -319,7 +324,8 @@ def send(context: PublishContext, events: DataFrame, held: set[str], name: str) 
     partitions = max(1, spark.sparkContext.defaultParallelism)
     ordered = events.repartition(partitions, "aggregate_id").sortWithinPartitions(*order)
     results = ordered.rdd.mapPartitions(_partition_sender(context.sink, context.policy, held))
-    reported = spark.createDataFrame(results, _OUTCOMES).persist(StorageLevel.MEMORY_AND_DISK)
+    # Checkpointed at once, lineage cut: nothing later can recompute (and so resend) a call.
+    reported = spark.createDataFrame(results, _OUTCOMES).localCheckpoint(eager=True)
     stats = reported.where(F.col("event_id").isNull()).collect()
     for row in stats:
         context.totals.calls += int(row["attempts"])
@@ -328,7 +334,6 @@ def send(context: PublishContext, events: DataFrame, held: set[str], name: str) 
         reported.where(F.col("event_id").isNotNull()), on="event_id", how="left"
     ).persist(StorageLevel.MEMORY_AND_DISK)
     outcomes.count()
-    reported.unpersist()
     return outcomes
 
 
@@ -385,10 +390,11 @@ def unresolved_aggregates(spark: SparkSession, path: str) -> set[str]:
 
 
 def dead_letter_state(spark: SparkSession, path: str) -> DataFrame:
-    """The latest row of every dead-lettered event (its current state)."""
+    """The latest row of every dead-lettered event (its current state), as of the table's
+    current version (pinned: the caller's own writes later do not change what it read)."""
     if not table_exists(spark, path):
         return spark.createDataFrame([], DEAD_LETTER_SCHEMA)
-    rows = spark.read.format("delta").load(path)
+    rows = read_table(spark, path, DEAD_LETTER_SCHEMA, table_version(spark, path))
     latest = Window.partitionBy("event_id").orderBy(F.col("sequence").desc())
     return rows.withColumn("_rank", F.row_number().over(latest)).where("_rank = 1").drop("_rank")
 
@@ -453,7 +459,7 @@ def resolve_dead_letters(context: PublishContext) -> None:
         DEAD_LETTER_SCHEMA,
         f"glue-replay/publish/{context.entity.name}/resolve/{context.run.run_id}",
     )
-    summary = _account(context, outcomes, None, None)
+    summary = _account(context, outcomes)
     context.say(
         f"dead letters ({args.dead_letters.value if args.dead_letters else ''}): "
         f"skipped {skipped.count()}, {summary}"
@@ -503,9 +509,7 @@ def _next_sequence(context: PublishContext) -> int:
     return 0 if version is None else version + 1
 
 
-def _account(
-    context: PublishContext, outcomes: DataFrame, first: int | None, last: int | None
-) -> str:
+def _account(context: PublishContext, outcomes: DataFrame) -> str:
     """Add ``outcomes`` to the run's totals, per request; returns a summary line."""
     per_request = (
         outcomes.groupBy("request_id", "replay_mode")
@@ -524,18 +528,20 @@ def _account(
         request = totals.requests.setdefault(row["request_id"], RequestTotals(row["replay_mode"]))
         request.add(row["delivered"], row["dead"] + row["held"], row["first"], row["last"])
         delivered, dead, held = delivered + row["delivered"], dead + row["dead"], held + row["held"]
+        totals.first_version = _least(totals.first_version, row["first"])
+        totals.last_version = _greatest(totals.last_version, row["last"])
     totals.delivered += delivered
     totals.dead += dead
     totals.held += held
-    if first is not None:
-        totals.first_version = (
-            first if totals.first_version is None else min(totals.first_version, first)
-        )
-    if last is not None:
-        totals.last_version = (
-            last if totals.last_version is None else max(totals.last_version, last)
-        )
     return f"delivered {delivered}, dead-lettered {dead}, held {held} to {context.sink}"
+
+
+def _least(current: int | None, value: int | None) -> int | None:
+    return value if current is None else current if value is None else min(current, value)
+
+
+def _greatest(current: int | None, value: int | None) -> int | None:
+    return value if current is None else current if value is None else max(current, value)
 
 
 def _ledger_rows(context: PublishContext, status: RunStatus, error: str | None) -> list[RunRecord]:

@@ -12,15 +12,17 @@ Terraform outputs exactly this as JSON (``cli_config``); the snake_case keys are
                   "workflow_name": "glue-replay-orders-replay",
                   "bau_workflow_name": "glue-replay-orders-bau",
                   "id_pattern": "ORD-[0-9]{1,12}",
-                  "id_help": "ORD- and 1-12 digits"}}}
+                  "id_help": "ORD- and 1-12 digits"}},
+     "publish_job": "glue-replay-publish"}
 
 The file comes from ``--config FILE`` or the environment variable ``GLUE_REPLAY_CONFIG``; the
 variables of :data:`ENV_VARIABLES` override one key each (the Lambda is configured with them
 alone: ``GLUE_REPLAY_PIPELINES`` holds the ``pipelines`` object as JSON). Every top-level key is
 optional here: a command asks for what it needs (:meth:`DeploymentConfig.require`,
 :meth:`DeploymentConfig.pipeline`), so ``--target local`` needs no configuration at all. A
-pipeline entry has all six keys (``bau_workflow_name`` may be null). Unknown keys are ignored, so
-a newer Terraform output keeps working with an older CLI.
+pipeline entry has all six keys (``bau_workflow_name`` may be null). ``publish_job`` is the
+publisher's Glue job, one for every pipeline; absent or null means no publisher is deployed.
+Unknown keys are ignored, so a newer Terraform output keeps working with an older CLI.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ ENV_VARIABLES = {
     "uploads_uri": "GLUE_REPLAY_UPLOADS_URI",
     "uploads_kms_key": "GLUE_REPLAY_UPLOADS_KMS_KEY",
     "pipelines": "GLUE_REPLAY_PIPELINES",
+    "publish_job": "GLUE_REPLAY_PUBLISH_JOB",
 }
 CONFIG_KEYS = tuple(ENV_VARIABLES)
 #: The keys of one pipeline entry; all must be present, only ``bau_workflow_name`` may be null.
@@ -101,6 +104,7 @@ class DeploymentConfig:
 
     ``uploads_kms_key`` (optional): uploaded id files are encrypted with SSE-S3 (AES256) unless a
     KMS key id or ARN is given here, then with SSE-KMS under that key.
+    ``publish_job`` (optional): the publisher's Glue job; ``None`` when none is deployed.
     """
 
     region: str | None = None
@@ -108,6 +112,7 @@ class DeploymentConfig:
     uploads_uri: str | None = None
     uploads_kms_key: str | None = None
     pipelines: Mapping[str, PipelineConfig] = field(default_factory=lambda: MappingProxyType({}))
+    publish_job: str | None = None
     #: Where the values came from, for error messages.
     origin: str = "no configuration"
 
@@ -172,6 +177,7 @@ def load_config(
         uploads_uri=values.get("uploads_uri"),
         uploads_kms_key=values.get("uploads_kms_key"),
         pipelines=MappingProxyType(values.get("pipelines", {})),
+        publish_job=values.get("publish_job"),
         origin=", ".join(origins)
         or f"no --config, no ${CONFIG_FILE_ENV}, no $GLUE_REPLAY_* variables",
     )

@@ -1,11 +1,14 @@
 # Per pipeline (var.pipelines: adding a pipeline is adding an entry), two Glue jobs and the two
-# workflows that run them as a cascade, normalize when ingest SUCCEEDED:
+# workflows that run them as a cascade, normalize when ingest SUCCEEDED, then the shared publish
+# job when normalize SUCCEEDED:
 #
 #   <prefix>-<entity>-ingest     the source, read in the requested mode, into raw/<entity>
 #   <prefix>-<entity>-normalize  raw/<entity> into normalized/<entity> (MERGE) and the outbox
-#   <prefix>-<entity>-bau        SCHEDULED start trigger (var.bau_schedule) -> ingest -> normalize:
-#                                the business-as-usual run. No run properties: both jobs run BAU.
-#   <prefix>-<entity>-replay     ON_DEMAND start trigger -> ingest -> normalize: a replay request.
+#   <prefix>-<entity>-bau        SCHEDULED start trigger (var.bau_schedule) -> ingest -> normalize
+#                                -> publish: the business-as-usual run. No run properties: both
+#                                jobs run BAU.
+#   <prefix>-<entity>-replay     ON_DEMAND start trigger -> ingest -> normalize -> publish: a
+#                                replay request.
 #
 # A replay request travels as the replay workflow run's properties: the CLI or the Lambda calls
 # StartWorkflowRun(Name, RunProperties={"replay_mode": ..., "date": ..., "ids_file": ...,
@@ -20,6 +23,13 @@
 # what StartWorkflowRun fires on demand. Both share the jobs; each job runs one at a time
 # (max_concurrent_runs = 1: Delta on S3 is single-writer), so a replay that meets a running BAU
 # run is refused as busy (ConcurrentRunsExceededException) instead of racing it.
+#
+# One publish job for all pipelines, <prefix>-publish: it drains every entity's outbox to its
+# sink. It is started by a CONDITIONAL trigger in each workflow of each pipeline (publish when
+# normalize SUCCEEDED in the same run) and by its own SCHEDULED trigger outside the workflows
+# (var.publish_schedule), which catches up whatever a cascade missed. The publisher enforces
+# one run at a time itself, with a lease per entity (_publish/<entity>/lease-*): a start while
+# a run is active exits 0 at once and the running one catches up.
 
 locals {
   stages = {
@@ -86,6 +96,14 @@ locals {
   extra_jar_arguments = length(var.extra_jar_uris) == 0 ? {} : {
     "--extra-jars" = join(",", var.extra_jar_uris)
   }
+
+  # How many publish runs may be started at once: one cascade per workflow (each workflow runs
+  # once at a time), the schedule and one start by hand. Not 1, unlike the other jobs: the
+  # publisher's lease, not Glue, keeps it to one active run, and with 1 a cascade that fires
+  # while the scheduled run (or another pipeline's cascade) is active would fail with
+  # ConcurrentRunsExceededException (a failed run, an alert, a failed workflow run) instead of
+  # being the no-op that exits 0 at once.
+  publish_max_concurrent_runs = 2 * length(var.pipelines) + 2
 }
 
 resource "aws_glue_security_configuration" "this" {
@@ -196,5 +214,74 @@ resource "aws_glue_trigger" "cascade" {
       state            = "SUCCEEDED"
       logical_operator = "EQUALS"
     }
+  }
+}
+
+# --- the publisher ------------------------------------------------------------------------------
+
+resource "aws_glue_job" "publish" {
+  name                   = "${var.name_prefix}-publish"
+  description            = "glue-replay publish: every pipeline's outbox/<entity> to its sink (dead letters in dead_letter/<entity>, ledger in runs/publish/<entity>)."
+  role_arn               = var.publish_role_arn
+  glue_version           = "5.1"
+  execution_class        = "STANDARD"
+  worker_type            = var.worker_type
+  number_of_workers      = var.number_of_workers
+  timeout                = var.timeout_minutes
+  max_retries            = var.max_retries
+  security_configuration = aws_glue_security_configuration.this.name
+
+  command {
+    name            = "glueetl"
+    script_location = "s3://${var.artifacts_bucket}/${var.publish_script}"
+    python_version  = "3"
+  }
+
+  execution_property {
+    # > 1 on purpose: see local.publish_max_concurrent_runs (the lease serialises the runs).
+    max_concurrent_runs = local.publish_max_concurrent_runs
+  }
+
+  # --warehouse and the runtime are fixed; the sinks and --fail_on_dead_letter are deployment
+  # defaults a run may override. --entities, --dead_letters and --dead_letter_ids are the
+  # operator's per-run arguments and absent here.
+  default_arguments         = merge(local.glue_arguments, var.publish_arguments)
+  non_overridable_arguments = merge(local.runtime_arguments, local.extra_jar_arguments, var.publish_settings)
+}
+
+# In each workflow (BAU and replay) of each pipeline: publish once normalize succeeded in the
+# same run, so a run's events leave as soon as they are in the outbox.
+resource "aws_glue_trigger" "publish_after_normalize" {
+  for_each = local.workflows
+
+  name          = "${var.name_prefix}-${each.key}-publish-after-normalize"
+  description   = "Starts the publisher when ${each.value.entity} normalize succeeded in the same ${each.value.kind} run."
+  workflow_name = aws_glue_workflow.this[each.key].name
+  type          = "CONDITIONAL"
+
+  actions {
+    job_name = aws_glue_job.publish.name
+  }
+
+  predicate {
+    conditions {
+      job_name         = aws_glue_job.this["${each.value.entity}-normalize"].name
+      state            = "SUCCEEDED"
+      logical_operator = "EQUALS"
+    }
+  }
+}
+
+# Outside the workflows: the publisher on its own schedule, which retries what a failed or
+# skipped cascade left in the outboxes.
+resource "aws_glue_trigger" "publish_schedule" {
+  name        = "${var.name_prefix}-publish-schedule"
+  description = "Starts the publisher on schedule (it catches up every entity's outbox)."
+  type        = "SCHEDULED"
+  schedule    = var.publish_schedule
+  enabled     = var.enable_publish_schedule
+
+  actions {
+    job_name = aws_glue_job.publish.name
   }
 }

@@ -8,6 +8,16 @@ output "job_arns" {
   value       = { for key, job in aws_glue_job.this : key => job.arn }
 }
 
+output "publish_job_name" {
+  description = "Name of the publish job (one for every pipeline)."
+  value       = aws_glue_job.publish.name
+}
+
+output "publish_job_arn" {
+  description = "ARN of the publish job."
+  value       = aws_glue_job.publish.arn
+}
+
 output "workflow_names" {
   description = "Workflow key (<entity>-bau, <entity>-replay) => Glue workflow name."
   value       = { for key, workflow in aws_glue_workflow.this : key => workflow.name }

@@ -92,3 +92,33 @@ variable "delta_log_store" {
   description = "The DynamoDB table of Delta's S3DynamoDBLogStore (multi-writer commits), or null for Delta's default single-driver S3 log store."
   default     = null
 }
+
+variable "publish_script" {
+  type        = string
+  description = "Key of the publish job's script in the artifacts bucket (glue_jobs/publish_outbox.py)."
+}
+
+variable "publish_role_arn" {
+  type        = string
+  description = "ARN of the IAM role the publish job runs as."
+}
+
+variable "publish_settings" {
+  type        = map(string)
+  description = "The publish job's deployment settings, non-overridable arguments by name (--warehouse)."
+}
+
+variable "publish_arguments" {
+  type        = map(string)
+  description = "The publish job's deployment defaults, default arguments a run may override: --sink, --entity_sinks (JSON), --fail_on_dead_letter."
+}
+
+variable "publish_schedule" {
+  type        = string
+  description = "Cron expression of the publish job's scheduled trigger, e.g. cron(0/15 * * * ? *)."
+}
+
+variable "enable_publish_schedule" {
+  type        = bool
+  description = "Whether the publish job's schedule is active (the cascades after normalize run either way)."
+}

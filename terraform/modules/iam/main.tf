@@ -9,6 +9,14 @@
 #   uploaded id files (--ids_file); reads the run properties (the replay request) of its own
 #   pipeline's workflows; writes its logs and metrics; and, for the ingest job of a pipeline that
 #   has one, reads that pipeline's source token secret.
+# - the publish job (one for all pipelines) reads its script, the wheel and jars, the outboxes
+#   (outbox/*); writes only dead_letter/*, runs/publish/* and its own state _publish/*
+#   (checkpoints, leases); and may send to exactly the sinks configured (var.publish_sinks: a
+#   statement per sink kind in use, on those ARNs only; a file: sink's S3 prefix). It claims no
+#   request and reads no run properties, id files or secrets. Its tables are granted by folder,
+#   not per entity: it publishes every pipeline installed in the wheel (glue_replay.registry),
+#   which may be more than var.pipelines (the bundled examples always are), and a lease it could
+#   not take would fail the whole run.
 # - the Lambda starts and inspects the jobs and workflows of every pipeline, uploads and reads
 #   id files.
 # Resources are always these jobs', workflows', buckets', secrets' and key's ARNs; the two "*"
@@ -24,10 +32,18 @@ locals {
   region     = data.aws_region.current.name
 
   warehouse_objects = "${var.warehouse_bucket_arn}/${var.warehouse_prefix}"
+
+  # The tables each role reads and writes: every Glue job's (var.jobs) and the publisher's, whose
+  # "tables" are the folders of every entity's (outbox/<entity>, dead_letter/<entity>, ...).
+  role_tables = merge(
+    { for key, job in var.jobs : key => { reads = job.reads, writes = job.writes } },
+    { publish = { reads = ["outbox"], writes = ["dead_letter", "runs/publish", "_publish"] } },
+  )
+
   # A table's objects, its key (a directory HEAD) and the marker some Hadoop S3 clients write
   # for an empty directory ("<dir>_$folder$"). A table is a path: raw/customers, runs/ingest/customers.
   table_objects = {
-    for key, job in var.jobs : key => {
+    for key, job in local.role_tables : key => {
       read = flatten([
         for table in distinct(concat(job.reads, job.writes)) : [
           "${local.warehouse_objects}/${table}",
@@ -48,7 +64,7 @@ locals {
   # Hadoop S3 client HEADs them to check that they are folders, not files. Only their marker
   # keys, which hold no data: the exact key, with a trailing slash, and "<dir>_$folder$".
   folder_markers = {
-    for key, job in var.jobs : key => flatten([
+    for key, job in local.role_tables : key => flatten([
       # Every folder above a table (runs/ and runs/ingest/ above runs/ingest/<entity>).
       for folder in concat([local.warehouse_objects], distinct(flatten([
         for table in concat(job.reads, job.writes) : [
@@ -61,6 +77,38 @@ locals {
   glue_log_groups  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws-glue/*"
   lambda_log_group = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${var.lambda_function_name}"
   lambda_dlq_arn   = "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${var.lambda_dlq_name}"
+
+  # The publisher's sinks by kind: the ARNs (the URI without its "<kind>:") of each AWS kind in
+  # use, and each file: sink's bucket and key prefix. A kind nobody uses gets no statement.
+  sink_targets = {
+    for kind in ["kinesis", "sqs", "sns", "eventbridge", "file"] : kind => sort(distinct([
+      for uri in var.publish_sinks : trimprefix(uri, "${kind}:") if startswith(uri, "${kind}:")
+    ]))
+  }
+  file_sinks = [
+    for target in local.sink_targets.file : {
+      bucket_arn = "arn:${local.partition}:s3:::${regex("^s3://([^/]+)/", target)[0]}"
+      prefix     = regex("^s3://[^/]+/(.*?)/*$", target)[0]
+    }
+  ]
+  # Bucket ARN => the file sink prefixes in it (one ListBucket statement per bucket).
+  file_sink_prefixes = { for sink in local.file_sinks : sink.bucket_arn => sink.prefix... }
+  file_sink_objects = flatten([
+    for sink in local.file_sinks : [
+      "${sink.bucket_arn}/${sink.prefix}",
+      "${sink.bucket_arn}/${sink.prefix}/*",
+      "${sink.bucket_arn}/${sink.prefix}_$folder$",
+    ]
+  ])
+  # The marker keys of the folders above a file sink's prefix (a Hadoop S3 client HEADs them).
+  file_sink_folder_markers = distinct(flatten([
+    for sink in local.file_sinks : [
+      for depth in range(1, length(split("/", sink.prefix))) : [
+        for suffix in ["", "/", "_$folder$"] :
+        "${sink.bucket_arn}/${join("/", slice(split("/", sink.prefix), 0, depth))}${suffix}"
+      ]
+    ]
+  ]))
 
   # Glue ARNs from the names (the names come from modules/glue, so the roles' policies follow
   # the resources they name).
@@ -242,6 +290,220 @@ resource "aws_iam_role_policy" "glue" {
   name   = "${var.name_prefix}-${each.key}"
   role   = aws_iam_role.glue[each.key].id
   policy = data.aws_iam_policy_document.glue[each.key].json
+}
+
+# --- The publish job --------------------------------------------------------------------------
+
+resource "aws_iam_role" "publish" {
+  name               = "${var.name_prefix}-publish"
+  description        = "Runs the ${var.name_prefix}-publish Glue job, which sends every pipeline's outbox events to its sink."
+  assume_role_policy = data.aws_iam_policy_document.glue_assume.json
+}
+
+data "aws_iam_policy_document" "publish" {
+  statement {
+    sid     = "ReadCode"
+    actions = ["s3:GetObject"]
+    resources = concat(
+      ["${var.artifacts_bucket_arn}/${var.publish_script}", "${var.artifacts_bucket_arn}/${var.wheel_key}"],
+      [for key in var.extra_jar_keys : "${var.artifacts_bucket_arn}/${key}"],
+    )
+  }
+
+  statement {
+    sid       = "UseTempDir"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = ["${var.artifacts_bucket_arn}/${var.glue_temp_prefix}/*"]
+  }
+
+  statement {
+    sid       = "ListTempDir"
+    actions   = ["s3:ListBucket"]
+    resources = [var.artifacts_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [var.glue_temp_prefix, "${var.glue_temp_prefix}/*"]
+    }
+  }
+
+  # Also how the lease is found: the lease-<n> objects under _publish/<entity>/ are listed.
+  statement {
+    sid       = "ListWarehouse"
+    actions   = ["s3:ListBucket"]
+    resources = [var.warehouse_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [var.warehouse_prefix, "${var.warehouse_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "HeadTableFolders"
+    actions   = ["s3:GetObject"]
+    resources = local.folder_markers["publish"]
+  }
+
+  # The outboxes (their change feed, read incrementally) and the publisher's own tables.
+  statement {
+    sid       = "ReadTables"
+    actions   = ["s3:GetObject"]
+    resources = local.table_objects["publish"].read
+  }
+
+  # dead_letter/*, runs/publish/* and _publish/* (the streaming checkpoints and the leases,
+  # created with a conditional put): never an outbox.
+  statement {
+    sid       = "WriteTables"
+    actions   = ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = local.table_objects["publish"].write
+  }
+
+  statement {
+    sid       = "UseTheKey"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  statement {
+    sid = "WriteLogs"
+    actions = [
+      "logs:CreateLogGroup",
+      "logs:CreateLogStream",
+      "logs:PutLogEvents",
+      "logs:AssociateKmsKey",
+    ]
+    resources = [local.glue_log_groups, "${local.glue_log_groups}:log-stream:*"]
+  }
+
+  # cloudwatch:PutMetricData has no resource-level permissions: AWS requires "*". The namespace
+  # condition keeps it to Glue's metrics (--enable-metrics).
+  statement {
+    sid       = "PutGlueMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["Glue"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.dynamodb_log_store_table_arn == null ? [] : [1]
+
+    content {
+      sid = "UseDeltaLogStoreTable"
+      actions = [
+        "dynamodb:DescribeTable",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+      ]
+      resources = [var.dynamodb_log_store_table_arn]
+    }
+  }
+
+  # --- the sinks: a statement per kind in use, on exactly the configured ARNs ---
+
+  dynamic "statement" {
+    for_each = length(local.sink_targets.kinesis) == 0 ? [] : [1]
+
+    content {
+      sid       = "PutKinesisRecords"
+      actions   = ["kinesis:PutRecords", "kinesis:DescribeStreamSummary"]
+      resources = local.sink_targets.kinesis
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.sink_targets.sqs) == 0 ? [] : [1]
+
+    content {
+      sid       = "SendSqsMessages"
+      actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+      resources = local.sink_targets.sqs
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.sink_targets.sns) == 0 ? [] : [1]
+
+    content {
+      sid       = "PublishSnsMessages"
+      actions   = ["sns:Publish"]
+      resources = local.sink_targets.sns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.sink_targets.eventbridge) == 0 ? [] : [1]
+
+    content {
+      sid       = "PutEventBridgeEvents"
+      actions   = ["events:PutEvents"]
+      resources = local.sink_targets.eventbridge
+    }
+  }
+
+  # A file: sink is JSONL files written with Spark under its prefix (and Spark's _temporary/).
+  dynamic "statement" {
+    for_each = length(local.file_sinks) == 0 ? [] : [1]
+
+    content {
+      sid       = "ReadFileSink"
+      actions   = ["s3:GetObject"]
+      resources = concat(local.file_sink_objects, local.file_sink_folder_markers)
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.file_sinks) == 0 ? [] : [1]
+
+    content {
+      sid       = "WriteFileSink"
+      actions   = ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+      resources = local.file_sink_objects
+    }
+  }
+
+  dynamic "statement" {
+    for_each = keys(local.file_sink_prefixes)
+
+    content {
+      sid       = "ListFileSink${statement.key}"
+      actions   = ["s3:ListBucket"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringLike"
+        variable = "s3:prefix"
+        values   = flatten([for prefix in local.file_sink_prefixes[statement.value] : [prefix, "${prefix}/*"]])
+      }
+    }
+  }
+
+  # Sinks (queues, topics, streams, buses, buckets) encrypted with their own customer-managed keys.
+  dynamic "statement" {
+    for_each = length(var.publish_sink_kms_key_arns) == 0 ? [] : [1]
+
+    content {
+      sid       = "UseTheSinksKeys"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = var.publish_sink_kms_key_arns
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "publish" {
+  name   = "${var.name_prefix}-publish"
+  role   = aws_iam_role.publish.id
+  policy = data.aws_iam_policy_document.publish.json
 }
 
 # --- The replay Lambda -----------------------------------------------------------------------

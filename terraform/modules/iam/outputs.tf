@@ -6,6 +6,13 @@ output "glue_role_arns" {
   depends_on = [aws_iam_role_policy.glue]
 }
 
+output "publish_role_arn" {
+  description = "ARN of the publish job's IAM role (available once its policy is attached)."
+  value       = aws_iam_role.publish.arn
+
+  depends_on = [aws_iam_role_policy.publish]
+}
+
 output "lambda_role_arn" {
   description = "ARN of the replay Lambda's IAM role (available once its policy is attached: Lambda checks the dead-letter permission at creation)."
   value       = aws_iam_role.lambda.arn

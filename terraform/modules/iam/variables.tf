@@ -101,3 +101,24 @@ variable "lambda_dlq_name" {
   type        = string
   description = "Name of the Lambda's SQS dead-letter queue."
 }
+
+variable "publish_script" {
+  type        = string
+  description = "Key of the publish job's script in the artifacts bucket."
+}
+
+variable "publish_sinks" {
+  type        = list(string)
+  description = "The sink URIs the publish job sends to (kinesis:<stream ARN>, sqs:<queue ARN>, sns:<topic ARN>, eventbridge:<bus ARN>, kafka:<brokers>/<topic>, file:s3://<bucket>/<prefix>): its role may send to exactly these."
+
+  validation {
+    condition     = alltrue([for uri in var.publish_sinks : can(regex("^(kinesis|sqs|sns|eventbridge):arn:|^kafka:|^file:s3://[^/]+/[^/]", uri))])
+    error_message = "A sink is kinesis:, sqs:, sns: or eventbridge: and an ARN, kafka:<brokers>/<topic>, or file:s3://<bucket>/<prefix>."
+  }
+}
+
+variable "publish_sink_kms_key_arns" {
+  type        = list(string)
+  description = "ARNs of the customer-managed KMS keys the sinks are encrypted with (kms:GenerateDataKey and kms:Decrypt); empty for none."
+  default     = []
+}
