@@ -3,13 +3,14 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 JARS   := .cache/jars
+KAFKA  := .cache/kafka
 # checkov pins boto3 and packaging versions that clash with ours: it lives in its own venv.
 CHECKOV_VENV := .cache/checkov-venv
 CHECKOV_VERSION := 3.3.30
 export GLUE_REPLAY_JARS_DIR := $(CURDIR)/$(JARS)
 export TZ := UTC
 
-.PHONY: help setup demo test check soak benchmark bench-ingest lint typecheck unit package package-dynamodb-logstore clean
+.PHONY: help setup demo test check soak benchmark bench-ingest bench-publish lint typecheck unit package package-dynamodb-logstore clean
 
 help:
 	@echo "make demo   - start the sample API and run full, BAU and targeted replays on local Spark + Delta"
@@ -20,8 +21,9 @@ help:
 	@echo "make package - build dist/ (the wheel for Glue, the Lambda zip) for terraform/"
 	@echo "make benchmark - time targeted selection: literal IN list vs broadcast semi-join (~minutes)"
 	@echo "make bench-ingest - REST parallel vs sequential, JDBC partitioned vs one partition (~minutes)"
+	@echo "make bench-publish - publisher: file sink vs merely reading the outbox, AWS sinks' calls on moto (~10 min)"
 
-setup: $(VENV)/.installed $(JARS)/.fetched
+setup: $(VENV)/.installed $(JARS)/.fetched $(KAFKA)/classpath.txt
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "glue-replay needs Python 3.11 (AWS Glue 5.1); set PYTHON=..."'
@@ -34,6 +36,10 @@ $(JARS)/.fetched: scripts/fetch_jars.py
 	$(PYTHON) scripts/fetch_jars.py $(JARS)
 	touch $@
 
+# The Kafka broker the Kafka sink's tests start (KRaft, loopback): its jars from Maven Central.
+$(KAFKA)/classpath.txt: scripts/fetch_kafka.py
+	$(PYTHON) scripts/fetch_kafka.py $(KAFKA)
+
 demo: setup
 	$(BIN)/python scripts/demo.py
 
@@ -42,6 +48,9 @@ benchmark: setup
 
 bench-ingest: setup
 	$(BIN)/python scripts/bench_ingest.py
+
+bench-publish: setup
+	$(BIN)/python scripts/bench_publish.py
 
 lint: setup
 	$(BIN)/ruff check lib glue_jobs scripts tests

@@ -9,8 +9,11 @@ from setuptools import find_packages, setup
 LOCAL = ["pyspark==3.5.6", "delta-spark==3.3.2"]
 #: The operator CLI: `glue-replay status` reads the runs ledger with delta-rs (no JVM).
 CLI = ["deltalake==1.6.6"]
+#: The Kafka sink's client (a wheel with librdkafka inside); the AWS sinks need only boto3.
+KAFKA = ["confluent-kafka==2.16.1"]
 DEV = [
     *LOCAL,
+    *KAFKA,
     "pytest==9.2.0",
     "chispa==0.12.0",
     *CLI,
@@ -38,7 +41,7 @@ setup(
     packages=find_packages("lib", exclude=["glue_replay_devtools", "glue_replay_devtools.*"]),
     package_data={"glue_replay": ["py.typed"], "glue_replay_examples": ["py.typed"]},
     install_requires=["boto3>=1.34"],
-    extras_require={"local": LOCAL, "cli": CLI, "dev": DEV},
+    extras_require={"local": LOCAL, "cli": CLI, "kafka": KAFKA, "dev": DEV},
     entry_points={
         "console_scripts": ["glue-replay = glue_replay.trigger.cli:main"],
         # The bundled pipelines, found by the CLI and the demo like any user's.

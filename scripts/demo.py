@@ -6,8 +6,10 @@
 2. for each pipeline: a full backfill (ingest + normalize with ``--replay_mode full``); a few
    records change at the source; a BAU run (no mode), which picks up exactly those; a targeted
    replay of three ids;
-3. prints the runs ledger and the outbox events of each run, stops both servers and leaves the
-   tables in ./warehouse.
+3. prints the runs ledger and the outbox events of each run;
+4. publishes every outbox to JSONL files (``glue_jobs/publish_outbox.py --sink file:...``) and
+   shows what each request delivered, traced from the ledger (``glue-replay status``); stops both
+   servers and leaves the tables and the published files in ./warehouse.
 
 Each step runs the same entry points as ``glue_jobs/*.py`` (in one Spark session, to save JVM
 start-ups); the equivalent command lines are printed as it goes.
@@ -34,9 +36,10 @@ time.tzset()
 from pyspark.sql import SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from glue_replay import Pipeline, run_ingest_job, run_normalize_job  # noqa: E402
+from glue_replay import Pipeline, run_ingest_job, run_normalize_job, run_publish_job  # noqa: E402
 from glue_replay.runtime import build_spark_session  # noqa: E402
 from glue_replay.tables import Warehouse, read_quarantine, read_runs  # noqa: E402
+from glue_replay.trigger.status import show_status  # noqa: E402
 from glue_replay_devtools.postgres import SampleShop, start_sample_shop  # noqa: E402
 from glue_replay_examples.customers import PIPELINE as CUSTOMERS  # noqa: E402
 from glue_replay_examples.orders import PIPELINE as ORDERS  # noqa: E402
@@ -98,7 +101,9 @@ def main() -> int:
         ]
         spark = build_spark_session("glue-replay-demo")
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        verdicts = [run_demo(spark, demo, stamp) for demo in demos]
+        changes = {demo.pipeline.name: run_demo(spark, demo, stamp) for demo in demos}
+        verdicts = [exact for exact, _ in changes.values()]
+        verdicts.append(publish(spark, demos, stamp, {k: c for k, (_, c) in changes.items()}))
         print_tables(Warehouse(str(WAREHOUSE)), [d.pipeline.name for d in demos])
         spark.stop()
     finally:
@@ -107,12 +112,16 @@ def main() -> int:
         api.terminate()
         api.wait(timeout=10)
     if not all(verdicts):
-        raise SystemExit("demo: a BAU run did not pick up exactly the changed records")
+        raise SystemExit(
+            "demo: a BAU run did not pick up (or deliver) exactly the changed records, or a "
+            "targeted replay did not deliver exactly its ids"
+        )
     return 0
 
 
-def run_demo(spark: SparkSession, demo: DemoPipeline, stamp: str) -> bool:
-    """full -> the source changes -> BAU -> targeted for one pipeline; True if BAU was exact."""
+def run_demo(spark: SparkSession, demo: DemoPipeline, stamp: str) -> tuple[bool, list[str]]:
+    """full -> the source changes -> BAU -> targeted for one pipeline; whether BAU was exact,
+    and the ids changed at the source."""
     name = demo.pipeline.name
     common = ["--warehouse", str(WAREHOUSE), *demo.settings]
 
@@ -132,7 +141,48 @@ def run_demo(spark: SparkSession, demo: DemoPipeline, stamp: str) -> bool:
     banner(f"{name} 3/3 targeted replay of ids {ids}")
     targeted = ["--replay_mode", "targeted", "--ids", ids]
     run_both(spark, demo, [*common, *targeted, "--request_id", f"{name}-targeted-{stamp}"])
-    return report(spark, Warehouse(str(WAREHOUSE)), demo, changed)
+    return report(spark, Warehouse(str(WAREHOUSE)), demo, changed), changed
+
+
+def publish(
+    spark: SparkSession, demos: list[DemoPipeline], stamp: str, changed: dict[str, list[str]]
+) -> bool:
+    """Publish every outbox to JSONL files; True if each BAU request delivered exactly the
+    changed ids and each targeted replay exactly its ids."""
+    folder = WAREHOUSE.resolve() / "published"
+    arguments = ["--warehouse", str(WAREHOUSE), "--sink", f"file:{folder}"]
+    banner("publish: every outbox to JSONL files, in order per record")
+    print(f"\n$ python glue_jobs/publish_outbox.py {' '.join(arguments)}", flush=True)
+    pipelines = [demo.pipeline for demo in demos]
+    code = run_publish_job(["glue_jobs/publish_outbox.py", *arguments], pipelines, spark=spark)
+    if code != 0:
+        raise SystemExit(f"demo: glue_jobs/publish_outbox.py exited with {code}")
+    exact = True
+    for demo in demos:
+        name = demo.pipeline.name
+        lines = [
+            json.loads(line)
+            for path in sorted((folder / name).glob("*.jsonl"))
+            for line in path.read_text().splitlines()
+        ]
+        banner(f"{name}: published to {folder / name}/ ({len(lines)} events)")
+        for kind, wanted in (("bau", changed[name]), ("targeted", demo.targeted)):
+            request = f"{name}-{kind}-{stamp}"
+            ids = sorted((e["aggregate_id"] for e in lines if e["request_id"] == request), key=int)
+            ok = ids == sorted(wanted, key=int)
+            exact = exact and ok
+            print(
+                f"{kind:<8} request {request}: delivered {len(ids)} events, ids {', '.join(ids)}"
+                f" ({'exactly' if ok else 'NOT exactly'} the {len(wanted)} "
+                f"{'changed at the source' if kind == 'bau' else 'asked for'})",
+                flush=True,
+            )
+        sample = next(e for e in lines if e["request_id"] == f"{name}-bau-{stamp}")
+        print(f"one published line:\n{json.dumps(sample)[:400]}", flush=True)
+        request = f"{name}-bau-{stamp}"
+        print(f"\n$ glue-replay status {request} --warehouse {WAREHOUSE}", flush=True)
+        show_status(request, warehouse=str(WAREHOUSE), say=print)
+    return exact
 
 
 def run_both(spark: SparkSession, demo: DemoPipeline, arguments: list[str]) -> None:

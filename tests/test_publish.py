@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -22,6 +23,7 @@ from pyspark.sql import functions as F
 
 from glue_replay import run_publish_job
 from glue_replay.tables import Warehouse, read_outbox
+from glue_replay.trigger.status import show_status
 from glue_replay_devtools.sample_api import SampleApiServer
 from glue_replay_examples.customers import PIPELINE
 from moto_process import ACCOUNT, FAKE_AWS_ENVIRONMENT, running_moto_server
@@ -177,6 +179,19 @@ def test_each_run_publishes_the_new_commits_once_in_commit_order_and_records_the
         first["batch-00000000-v00000001-00000001.jsonl"]
         == second["batch-00000000-v00000001-00000001.jsonl"]
     )
+
+    # The request traced to the sink: ingest -> normalize -> publish, and what was delivered.
+    said: list[str] = []
+    assert show_status("r-bau-2", warehouse=warehouse, say=said.append)
+    stages = [line.split()[0] for line in said if line.startswith("  ")]
+    assert stages == ["ingest", "normalize", "publish"]
+    publish_line = next(line for line in said if line.startswith("  publish"))
+    sink = f"file:{Path(warehouse).resolve()}/published"
+    assert (
+        f"succeeded  delivered 2, dead-lettered 0, outbox versions 3..3, to {sink}  run p-2"
+        in publish_line
+    )
+    assert said[-1] == f"delivered: customers 2 of 2 events, to {sink}"
 
     # Nothing new: no file, a run that delivered nothing.
     clock.advance(minutes=5)
@@ -421,3 +436,54 @@ def test_events_a_queue_refused_are_dead_lettered_their_aggregate_held_then_retr
         ignore_row_order=True,
         ignore_nullable=True,
     )
+
+
+def test_a_reader_without_spark_reads_raw_normalized_and_outbox_with_the_documented_columns(
+    spark: SparkSession, warehouse: str, jobs: Jobs
+) -> None:
+    """delta-rs (``deltalake``), not Spark: what a consumer of the tables would use. The outbox
+    is read with its change feed on (as the publisher turns it on) and holds the same rows."""
+    from deltalake import DeltaTable, QueryBuilder
+
+    from glue_replay.pipelines.normalize import normalized_schema
+    from glue_replay.tables.schemas import OUTBOX_SCHEMA, RAW_SCHEMA
+
+    jobs.both("--replay_mode", "full", "--request_id", "r-full")
+    tables = Warehouse(warehouse)
+    expected_columns = {
+        tables.raw("customers"): RAW_SCHEMA.fieldNames(),
+        tables.normalized("customers"): normalized_schema(PIPELINE.entity).fieldNames(),
+        tables.outbox_of("customers"): OUTBOX_SCHEMA.fieldNames(),
+    }
+    for path, columns in expected_columns.items():
+        table = DeltaTable(path)
+        assert [f.name for f in table.schema().fields] == columns, path
+        rows = arrow_rows(QueryBuilder().register("t", table).execute("SELECT * FROM t").read_all())
+        key = "event_id" if "event_id" in columns else "id"
+        strings = [
+            f.name
+            for f in spark.read.format("delta").load(path).schema.fields
+            if f.dataType.simpleString() == "string"
+        ]
+        by_spark = sorted(
+            tuple(row[c] for c in strings)
+            for row in spark.read.format("delta").load(path).collect()
+        )
+        assert sorted(tuple(row[c] for c in strings) for row in rows) == by_spark, path
+        assert sorted(row[key] for row in rows) == sorted(r[0] for r in by_spark) or key == "id"
+    outbox = DeltaTable(tables.outbox_of("customers"))
+    assert outbox.metadata().configuration == {
+        "delta.appendOnly": "true",
+        "delta.enableChangeDataFeed": "true",
+    }
+    changes = arrow_rows(outbox.load_cdf(starting_version=0).read_all())
+    assert sorted(
+        (c["aggregate_id"], c["_change_type"], c["_commit_version"]) for c in changes
+    ) == [(i, "insert", 1) for i in sorted(TEN)]
+
+
+def arrow_rows(table: Any) -> list[dict[str, Any]]:
+    """An Arrow table (delta-rs hands back arro3's) as a list of dicts."""
+    names = list(table.column_names)
+    columns = [table.column(name).to_pylist() for name in names]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]

@@ -5,6 +5,7 @@
     sqs:https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo  (or the queue's ARN)
     sns:arn:aws:sns:eu-west-1:123456789012:orders.fifo
     eventbridge:arn:aws:events:eu-west-1:123456789012:event-bus/orders  (or a bus name)
+    kafka:broker-1:9092,broker-2:9092/orders
 
 A :class:`SinkSpec` is plain data (it is pickled to executors); :func:`open_sink` builds the
 adapter, with its client, on the executor that sends. No boto3 import until then.
@@ -21,10 +22,10 @@ from glue_replay.errors import InvalidRequestError
 if TYPE_CHECKING:
     from glue_replay.sinks.base import Sink
 
-SINK_KINDS = ("file", "kinesis", "sqs", "sns", "eventbridge")
+SINK_KINDS = ("file", "kinesis", "sqs", "sns", "eventbridge", "kafka")
 ACCEPTED = (
     "file:<folder>, kinesis:<stream ARN or name>, sqs:<queue URL or ARN>, sns:<topic ARN>, "
-    "eventbridge:<bus ARN or name>"
+    "eventbridge:<bus ARN or name>, kafka:<host:port,...>/<topic>"
 )
 _TARGET = re.compile(r"^[A-Za-z0-9:/._,@+=\-]+$")
 
@@ -59,6 +60,13 @@ def parse_sink(text: str, field: str = "sink") -> SinkSpec:
         target = target[2:] if target.startswith("///") else target
     if not target or not _TARGET.match(target):
         raise InvalidRequestError(field, f"{text!r} has no valid {kind} target", ACCEPTED)
+    if kind == "kafka":
+        from glue_replay.sinks.kafka import parse_target
+
+        try:
+            parse_target(target)
+        except ValueError as exc:
+            raise InvalidRequestError(field, str(exc), "kafka:<host:port,...>/<topic>") from None
     return SinkSpec(kind, target)
 
 
@@ -81,4 +89,8 @@ def open_sink(spec: SinkSpec) -> Sink:
         from glue_replay.sinks.aws import EventBridgeSink
 
         return EventBridgeSink(spec.target)
+    if spec.kind == "kafka":
+        from glue_replay.sinks.kafka import KafkaSink
+
+        return KafkaSink(spec.target)
     raise ValueError(f"no record-by-record adapter for {spec.kind} sinks")

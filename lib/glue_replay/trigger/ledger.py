@@ -59,6 +59,11 @@ _COLUMNS = (
     "rows_quarantined",
     "note",
     "error",
+    "rows_delivered",
+    "rows_dead_lettered",
+    "first_outbox_version",
+    "last_outbox_version",
+    "sink",
 )
 _DELTA_LOG = "_delta_log"
 
@@ -96,6 +101,11 @@ class LedgerRow:
     note: str | None = None
     error: str | None = None
     abandoned_because: str | None = None
+    rows_delivered: int | None = None
+    rows_dead_lettered: int | None = None
+    first_outbox_version: int | None = None
+    last_outbox_version: int | None = None
+    sink: str | None = None
 
     @property
     def elapsed(self) -> timedelta | None:
@@ -116,6 +126,17 @@ class LedgerRow:
             f"outboxed {self.rows_outboxed or 0}, quarantined {self.rows_quarantined or 0}, "
             f"missing ids {self.missing_id_count}"
         )
+        if self.stage == "publish":
+            counts = (
+                f"delivered {self.rows_delivered or 0}, "
+                f"dead-lettered {self.rows_dead_lettered or 0}"
+            )
+            if self.first_outbox_version is not None:
+                counts += (
+                    f", outbox versions {self.first_outbox_version}..{self.last_outbox_version}"
+                )
+            if self.sink:
+                counts += f", to {self.sink}"
         timing = f"started {iso(self.started_at)}" if self.started_at else "not started"
         if self.elapsed is not None:
             timing += f", took {format_elapsed(self.elapsed)}"

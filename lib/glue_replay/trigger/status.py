@@ -250,8 +250,11 @@ def show_status(
                 }
                 ended = ended_job_runs(glue, rows, _jobs(pipelines), known=listed, warn=warn or say)
             say(f"ledger {location}:")
-            for row in with_abandoned(rows, ended):
+            shown = with_abandoned(rows, ended)
+            for row in shown:
                 say(f"  {row.describe()}")
+            for line in delivery_summary(shown):
+                say(line)
     if glue_error is not None:
         raise glue_error
     if asks_glue:
@@ -270,6 +273,44 @@ def show_status(
                 f"(the latest {STATUS_RUNS} runs of each were searched)"
             )
     return found
+
+
+def delivery_summary(rows: Sequence[LedgerRow]) -> list[str]:
+    """One line per entity: how many of the request's events reached the sink, and where.
+
+    The events are those its (last successful) normalize put in the outbox; the deliveries are
+    the publish runs' rows for the request (a run killed mid-batch may have delivered some
+    twice: delivery is at least once, ``event_id`` is the dedupe key).
+
+        normalize customers outboxed 5; publish rows delivered 5 to file:/tmp/p
+        -> "delivered: customers 5 of 5 events, to file:/tmp/p"
+    """
+    lines: list[str] = []
+    for entity in _unique(row.entity for row in rows):
+        normalized = [
+            row
+            for row in rows
+            if row.entity == entity and row.stage == "normalize" and row.status == "succeeded"
+        ]
+        if not normalized:
+            continue
+        outboxed = normalized[-1].rows_outboxed or 0
+        published = [row for row in rows if row.entity == entity and row.stage == "publish"]
+        delivered = sum(row.rows_delivered or 0 for row in published)
+        dead = published[-1].rows_dead_lettered or 0 if published else 0
+        sinks = ", ".join(_unique(row.sink for row in published if row.sink))
+        if not published:
+            text = f"not published yet (the next publish run delivers its {outboxed} events)"
+        elif delivered >= outboxed:
+            text = f"{outboxed} of {outboxed} events, to {sinks}"
+            if delivered > outboxed:
+                text += f" ({delivered - outboxed} delivered again after a restart)"
+        else:
+            text = f"{delivered} of {outboxed} events so far, to {sinks}"
+            if dead:
+                text += f"; {dead} dead-lettered or held (see dead_letter/{entity})"
+        lines.append(f"delivered: {entity} {text}")
+    return lines
 
 
 def show_runs(
