@@ -35,6 +35,8 @@ SLOW_MODULES = frozenset(
         "test_deletes_and_drift",
         "test_dry_run",
         "test_replay_model",
+        "test_publish",
+        "test_sinks_kafka",
     }
 )
 
