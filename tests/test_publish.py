@@ -8,6 +8,7 @@ appends its events (version 1); every later normalize that emits appends one ver
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -110,6 +111,50 @@ def outbox_lines(spark: SparkSession, warehouse: str, request_id: str) -> list[d
     ]
 
 
+def assert_read_without_spark(
+    spark: SparkSession, warehouse: str, changes_expected: list[tuple[str, str, int]]
+) -> None:
+    """delta-rs (``deltalake``), not Spark: what a consumer of the tables would use. The outbox
+    is read with its change feed on (as the publisher turns it on) and holds the same rows."""
+    from deltalake import DeltaTable, QueryBuilder
+
+    from glue_replay.pipelines.normalize import normalized_schema
+    from glue_replay.tables.schemas import OUTBOX_SCHEMA, RAW_SCHEMA
+
+    tables = Warehouse(warehouse)
+    expected_columns = {
+        tables.raw("customers"): RAW_SCHEMA.fieldNames(),
+        tables.normalized("customers"): normalized_schema(PIPELINE.entity).fieldNames(),
+        tables.outbox_of("customers"): OUTBOX_SCHEMA.fieldNames(),
+    }
+    for path, columns in expected_columns.items():
+        table = DeltaTable(path)
+        assert [f.name for f in table.schema().fields] == columns, path
+        rows = arrow_rows(QueryBuilder().register("t", table).execute("SELECT * FROM t").read_all())
+        key = "event_id" if "event_id" in columns else "id"
+        strings = [
+            f.name
+            for f in spark.read.format("delta").load(path).schema.fields
+            if f.dataType.simpleString() == "string"
+        ]
+        by_spark = sorted(
+            tuple(row[c] for c in strings)
+            for row in spark.read.format("delta").load(path).collect()
+        )
+        assert sorted(tuple(row[c] for c in strings) for row in rows) == by_spark, path
+        assert sorted(row[key] for row in rows) == sorted(r[0] for r in by_spark) or key == "id"
+    outbox = DeltaTable(tables.outbox_of("customers"))
+    assert outbox.metadata().configuration == {
+        "delta.appendOnly": "true",
+        "delta.enableChangeDataFeed": "true",
+    }
+    changes = arrow_rows(outbox.load_cdf(starting_version=0).read_all())
+    assert (
+        sorted((c["aggregate_id"], c["_change_type"], c["_commit_version"]) for c in changes)
+        == changes_expected
+    )
+
+
 def test_each_run_publishes_the_new_commits_once_in_commit_order_and_records_them_per_request(
     spark: SparkSession,
     warehouse: str,
@@ -198,6 +243,15 @@ def test_each_run_publishes_the_new_commits_once_in_commit_order_and_records_the
     assert publish(spark, warehouse, clock, "--JOB_RUN_ID", "p-3") == 0
     assert published_files(warehouse) == second
 
+    assert_read_without_spark(
+        spark,
+        warehouse,
+        sorted(
+            [(i, "insert", 1) for i in TEN]
+            + [("3", "insert", 2), ("3", "insert", 3), ("5", "insert", 3)]
+            + [("3", "insert", 4), ("7", "insert", 4)]
+        ),
+    )
     assert_df_equality(
         ledger(spark, warehouse),
         ledger_frame(
@@ -217,10 +271,10 @@ def test_each_run_publishes_the_new_commits_once_in_commit_order_and_records_the
     )
 
 
-def test_a_run_killed_after_delivering_a_batch_is_redone_by_the_next_into_the_same_file(
-    spark: SparkSession, warehouse: str, jobs: Jobs
+def publish_killed_after_delivery(
+    warehouse: str, *arguments: str, environment: dict[str, str] | None = None
 ) -> None:
-    jobs.both("--replay_mode", "full", "--request_id", "r-full")
+    """The publish job in a process of its own, SIGKILLed once its first batch is delivered."""
     killed = subprocess.run(
         [
             sys.executable,
@@ -232,47 +286,21 @@ def test_a_run_killed_after_delivering_a_batch_is_redone_by_the_next_into_the_sa
             "glue_jobs/publish_outbox.py",
             "--warehouse",
             warehouse,
-            "--JOB_RUN_ID",
-            "p-killed",
+            "--entities",
+            "customers",
+            *arguments,
         ],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
+        env={**os.environ, **(environment or {})},
     )
     assert killed.returncode == -9, killed.stderr[-2000:]
-    # The batch reached the sink; the checkpoint does not say so.
-    name = "batch-00000000-v00000001-00000001.jsonl"
-    delivered_before = published_files(warehouse)
-    assert list(delivered_before) == [name]
-
-    assert (
-        publish(spark, warehouse, SteppingClock(NOW + timedelta(hours=1)), "--JOB_RUN_ID", "p-2")
-        == 0
-    )
-
-    after = published_files(warehouse)
-    assert list(after) == [name]
-    assert sorted(after[name], key=lambda e: e["aggregate_id"]) == outbox_lines(
-        spark, warehouse, "r-full"
-    )
-    assert_df_equality(
-        ledger(spark, warehouse),
-        ledger_frame(
-            spark,
-            [
-                ("p-killed", "p-killed", "", "abandoned", 0, 0, None, None),
-                ("p-2", "p-2", "", "succeeded", 10, 0, 1, 1),
-                ("p-2", "r-full", "full", "succeeded", 10, 0, 1, 1),
-            ],
-        ),
-        ignore_row_order=True,
-        ignore_nullable=True,
-    )
 
 
-# --- an AWS sink through the publish stage: SQS FIFO on moto_server -------------------------
+# --- AWS sinks through the publish stage: SQS on moto_server ---------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -299,7 +327,8 @@ def aws(spark: SparkSession, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 
 
 def received(queue_url: str) -> list[tuple[str, str, str]]:
-    """Every message on the queue, in the order SQS hands them out: (group, request, event)."""
+    """Every message on the queue, in the order SQS hands them out: (group, request, event);
+    the group of a FIFO queue's message is its aggregate, a standard queue's is ``-``."""
     sqs = boto3.client("sqs")
     messages: list[tuple[str, str, str]] = []
     while True:
@@ -314,9 +343,9 @@ def received(queue_url: str) -> list[tuple[str, str, str]]:
             return messages
         for message in batch:
             body = json.loads(message["Body"])
-            messages.append(
-                (message["Attributes"]["MessageGroupId"], body["request_id"], body["event_id"])
-            )
+            group = message.get("Attributes", {}).get("MessageGroupId", "-")
+            assert group in ("-", body["aggregate_id"])
+            messages.append((group, body["request_id"], body["event_id"]))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
@@ -438,52 +467,61 @@ def test_events_a_queue_refused_are_dead_lettered_their_aggregate_held_then_retr
     )
 
 
-def test_a_reader_without_spark_reads_raw_normalized_and_outbox_with_the_documented_columns(
-    spark: SparkSession, warehouse: str, jobs: Jobs
-) -> None:
-    """delta-rs (``deltalake``), not Spark: what a consumer of the tables would use. The outbox
-    is read with its change feed on (as the publisher turns it on) and holds the same rows."""
-    from deltalake import DeltaTable, QueryBuilder
-
-    from glue_replay.pipelines.normalize import normalized_schema
-    from glue_replay.tables.schemas import OUTBOX_SCHEMA, RAW_SCHEMA
-
-    jobs.both("--replay_mode", "full", "--request_id", "r-full")
-    tables = Warehouse(warehouse)
-    expected_columns = {
-        tables.raw("customers"): RAW_SCHEMA.fieldNames(),
-        tables.normalized("customers"): normalized_schema(PIPELINE.entity).fieldNames(),
-        tables.outbox_of("customers"): OUTBOX_SCHEMA.fieldNames(),
-    }
-    for path, columns in expected_columns.items():
-        table = DeltaTable(path)
-        assert [f.name for f in table.schema().fields] == columns, path
-        rows = arrow_rows(QueryBuilder().register("t", table).execute("SELECT * FROM t").read_all())
-        key = "event_id" if "event_id" in columns else "id"
-        strings = [
-            f.name
-            for f in spark.read.format("delta").load(path).schema.fields
-            if f.dataType.simpleString() == "string"
-        ]
-        by_spark = sorted(
-            tuple(row[c] for c in strings)
-            for row in spark.read.format("delta").load(path).collect()
-        )
-        assert sorted(tuple(row[c] for c in strings) for row in rows) == by_spark, path
-        assert sorted(row[key] for row in rows) == sorted(r[0] for r in by_spark) or key == "id"
-    outbox = DeltaTable(tables.outbox_of("customers"))
-    assert outbox.metadata().configuration == {
-        "delta.appendOnly": "true",
-        "delta.enableChangeDataFeed": "true",
-    }
-    changes = arrow_rows(outbox.load_cdf(starting_version=0).read_all())
-    assert sorted(
-        (c["aggregate_id"], c["_change_type"], c["_commit_version"]) for c in changes
-    ) == [(i, "insert", 1) for i in sorted(TEN)]
-
-
 def arrow_rows(table: Any) -> list[dict[str, Any]]:
     """An Arrow table (delta-rs hands back arro3's) as a list of dicts."""
     names = list(table.column_names)
     columns = [table.column(name).to_pylist() for name in names]
     return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def test_a_run_killed_after_delivering_a_batch_loses_nothing_and_repeats_it_under_the_same_ids(
+    spark: SparkSession, warehouse: str, jobs: Jobs, clock: SteppingClock, aws: str
+) -> None:
+    """Killed once a batch reached the sink, before its checkpoint recorded it: the next run
+    redoes the batch. The file sink rewrites the same file (exactly once); a queue gets every
+    event again under the event id the consumer already has (at least once)."""
+    jobs.both("--replay_mode", "full", "--request_id", "r-full")
+    publish_killed_after_delivery(warehouse, "--JOB_RUN_ID", "p-killed")
+    # The batch reached the sink; the checkpoint does not say so.
+    name = "batch-00000000-v00000001-00000001.jsonl"
+    delivered_before = published_files(warehouse)
+    assert list(delivered_before) == [name]
+
+    assert (
+        publish(spark, warehouse, SteppingClock(NOW + timedelta(hours=1)), "--JOB_RUN_ID", "p-2")
+        == 0
+    )
+
+    after = published_files(warehouse)
+    assert list(after) == [name]
+    assert sorted(after[name], key=lambda e: e["aggregate_id"]) == outbox_lines(
+        spark, warehouse, "r-full"
+    )
+    assert_df_equality(
+        ledger(spark, warehouse),
+        ledger_frame(
+            spark,
+            [
+                ("p-killed", "p-killed", "", "abandoned", 0, 0, None, None),
+                ("p-2", "p-2", "", "succeeded", 10, 0, 1, 1),
+                ("p-2", "r-full", "full", "succeeded", 10, 0, 1, 1),
+            ],
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+    queue_url = boto3.client("sqs").create_queue(QueueName="customer-events")["QueueUrl"]
+    environment = {**FAKE_AWS_ENVIRONMENT, "AWS_ENDPOINT_URL": aws}
+    sink = ("--sink", f"sqs:{queue_url}")
+    publish_killed_after_delivery(
+        warehouse, *sink, "--JOB_RUN_ID", "p-killed-sqs", environment=environment
+    )
+    first = received(queue_url)
+    assert publish(spark, warehouse, clock, *sink, "--JOB_RUN_ID", "p-sqs") == 0
+    again = received(queue_url)
+    outbox_ids = sorted(r["event_id"] for r in read_outbox(spark, Warehouse(warehouse)).collect())
+    assert sorted(event_id for _, _, event_id in first) == outbox_ids
+    assert sorted(event_id for _, _, event_id in again) == outbox_ids
+    assert publish(spark, warehouse, clock, *sink, "--JOB_RUN_ID", "p-sqs-2") == 0
+    assert received(queue_url) == []
