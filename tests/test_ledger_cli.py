@@ -550,6 +550,7 @@ def test_status_shows_a_running_attempt_with_a_later_one_as_abandoned(
         "quarantined 0, missing ids 1  run jr_a2 (started 2026-01-05 10:05:00Z, took 21s)",
         "  normalize  customers  succeeded  read 3, written 1, unchanged 1, outboxed 2, "
         "quarantined 1, missing ids 1  run jr_b1 (started 2026-01-05 10:06:00Z, took 1m 10s)",
+        "delivered: customers not published yet (the next publish run delivers its 2 events)",
     ]
 
 

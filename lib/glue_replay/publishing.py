@@ -2,7 +2,7 @@
 
     --sink kinesis:arn:aws:kinesis:eu-west-1:123456789012:stream/events   every entity's default
     --entity_sinks '{"orders": "sqs:https://sqs.../orders.fifo"}'          per-entity overrides
-    --entities customers,orders                                         only these (default: all)
+    --entities invoices,orders                                          only these (default: all)
     --dead_letters retry|skip [--dead_letter_ids e1,e2]     resolve dead letters, then publish
     --fail_on_dead_letter true                              exit 1 when an event is dead-lettered
 

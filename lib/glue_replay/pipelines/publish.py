@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pyspark import StorageLevel
@@ -59,6 +60,9 @@ from glue_replay.tables.schemas import DEAD_LETTER_SCHEMA, OUTBOX_SCHEMA
 log = logging.getLogger(__name__)
 
 STAGE = "publish"
+#: A long run records its progress (what it delivered so far) in the ledger this often, so a
+#: run killed later still shows most of what it delivered; a short run records its end only.
+PROGRESS_EVERY = timedelta(seconds=60)
 #: The outbox columns a sink sends (``event_date`` only partitions the outbox).
 EVENT_COLUMNS = tuple(name for name in OUTBOX_SCHEMA.fieldNames() if name != "event_date")
 #: Dead-letter states that block an aggregate.
@@ -117,6 +121,8 @@ class PublishContext:
     ledger: RunsLedger
     lease: Lease
     totals: PublishTotals = field(default_factory=PublishTotals)
+    #: When the ledger last recorded this run's progress (``time.monotonic()``).
+    recorded_at: float = field(default_factory=time.monotonic)
 
     @property
     def dead_letter_path(self) -> str:
@@ -241,7 +247,10 @@ def stream_outbox(context: PublishContext) -> None:
         f"{context.warehouse.publish_state(context.entity.name)}/{context.sink.key}/checkpoint"
     )
     reader = spark.readStream.format("delta").option("readChangeFeed", "true")
-    if _change_feed_from_start(spark, outbox_path):
+    # Where a new checkpoint starts (an existing one knows its position and ignores this).
+    if not _path_exists(spark, f"{checkpoint}/offsets") and _change_feed_from_start(
+        spark, outbox_path
+    ):
         reader = reader.option("startingVersion", 0)
     query = (
         reader.load(outbox_path)
@@ -259,41 +268,62 @@ def publish_batch(
 ) -> None:
     """One micro-batch: deliver, dead-letter, record. Redone whole after a kill."""
     entity = context.entity
-    events = (
-        batch.where(F.col("_change_type") == "insert")
-        .select(
-            *EVENT_COLUMNS,
-            F.col("_commit_version").alias("outbox_version"),
-            version_of(entity).alias("entity_version"),
-        )
-        .persist(StorageLevel.MEMORY_AND_DISK)
+    events = batch.where(F.col("_change_type") == "insert").select(
+        *EVENT_COLUMNS,
+        F.col("_commit_version").alias("outbox_version"),
+        version_of(entity).alias("entity_version"),
     )
-    try:
-        span = events.agg(F.min("outbox_version"), F.max("outbox_version"), F.count("*")).first()
-        assert span is not None
-        first, last, count = span[0], span[1], int(span[2])
-        if count == 0:
+    held = unresolved_aggregates(context.spark, context.dead_letter_path)
+    if context.sink.kind == "file" and not held:
+        # The common case, kept to two passes over the batch: the counts (narrow columns
+        # only), then the file. Nothing can be dead or held, so there is no outcome to keep.
+        tally = _tally(events.withColumn("delivery", F.lit(Delivery.DELIVERED.value)))
+        if not tally:
             return
-        held = unresolved_aggregates(context.spark, context.dead_letter_path)
-        name = f"batch-{batch_id:08d}-v{first:08d}-{last:08d}"
-        outcomes = send(context, events, held, name)
-        sequence = _next_sequence(context)
-        dead_letters = _dead_letter_rows(context, outcomes, sequence)
-        append_once(
-            dead_letters,
-            context.dead_letter_path,
-            DEAD_LETTER_SCHEMA,
-            f"glue-replay/publish/{entity.name}/{_checkpoint_id(context.spark, checkpoint)}",
-            version=batch_id,
+        first, last = _span(tally)
+        write_jsonl(
+            events, context.sink_folder, _batch_name(batch_id, first, last), delivery_order()
         )
-        summary = _account(context, outcomes)
-        context.totals.batches += 1
-        context.ledger.record(_ledger_rows(context, RunStatus.RUNNING, None))
-        context.lease.renew()
-        context.say(f"batch {batch_id}: outbox versions {first}..{last}, {summary}")
+        _finish_batch(context, batch_id, tally, first, last)
+        return
+    events = events.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        span = events.agg(F.min("outbox_version"), F.max("outbox_version")).first()
+        if span is None or span[0] is None:
+            return
+        first, last = int(span[0]), int(span[1])
+        outcomes = send(context, events, held, _batch_name(batch_id, first, last))
+        tally = _tally(outcomes)
+        if any(row.dead or row.held for row in tally):
+            append_once(
+                _dead_letter_rows(context, outcomes, _next_sequence(context)),
+                context.dead_letter_path,
+                DEAD_LETTER_SCHEMA,
+                f"glue-replay/publish/{entity.name}/{_checkpoint_id(context.spark, checkpoint)}",
+                version=batch_id,
+            )
+        _finish_batch(context, batch_id, tally, first, last)
         outcomes.unpersist()
     finally:
         events.unpersist()
+
+
+def _batch_name(batch_id: int, first: int, last: int) -> str:
+    return f"batch-{batch_id:08d}-v{first:08d}-{last:08d}"
+
+
+def _finish_batch(
+    context: PublishContext, batch_id: int, tally: list[Tally], first: int, last: int
+) -> None:
+    """Count the batch in the run's totals; record the run's progress in the ledger at most
+    every :data:`PROGRESS_EVERY` (its end is always recorded), and renew the lease."""
+    summary = _account(context, tally)
+    context.totals.batches += 1
+    if time.monotonic() - context.recorded_at >= PROGRESS_EVERY.total_seconds():
+        context.ledger.record(_ledger_rows(context, RunStatus.RUNNING, None))
+        context.recorded_at = time.monotonic()
+    context.lease.renew()
+    context.say(f"batch {batch_id}: outbox versions {first}..{last}, {summary}")
 
 
 def send(context: PublishContext, events: DataFrame, held: set[str], name: str) -> DataFrame:
@@ -459,7 +489,7 @@ def resolve_dead_letters(context: PublishContext) -> None:
         DEAD_LETTER_SCHEMA,
         f"glue-replay/publish/{context.entity.name}/resolve/{context.run.run_id}",
     )
-    summary = _account(context, outcomes)
+    summary = _account(context, _tally(outcomes))
     context.say(
         f"dead letters ({args.dead_letters.value if args.dead_letters else ''}): "
         f"skipped {skipped.count()}, {summary}"
@@ -509,27 +539,50 @@ def _next_sequence(context: PublishContext) -> int:
     return 0 if version is None else version + 1
 
 
-def _account(context: PublishContext, outcomes: DataFrame) -> str:
-    """Add ``outcomes`` to the run's totals, per request; returns a summary line."""
-    per_request = (
+@dataclass(frozen=True)
+class Tally:
+    """One request's events in a batch: how many were delivered, dead, held; their versions."""
+
+    request_id: str
+    replay_mode: str
+    delivered: int
+    dead: int
+    held: int
+    first: int
+    last: int
+
+
+def _tally(outcomes: DataFrame) -> list[Tally]:
+    """Per request: outcomes (with ``delivery``) counted, in one aggregation of narrow columns."""
+    rows = (
         outcomes.groupBy("request_id", "replay_mode")
         .agg(
-            F.sum((F.col("delivery") == Delivery.DELIVERED.value).cast("long")).alias("delivered"),
-            F.sum((F.col("delivery") == Delivery.DEAD.value).cast("long")).alias("dead"),
-            F.sum((F.col("delivery") == Delivery.HELD.value).cast("long")).alias("held"),
-            F.min("outbox_version").alias("first"),
-            F.max("outbox_version").alias("last"),
+            F.sum((F.col("delivery") == Delivery.DELIVERED.value).cast("long")),
+            F.sum((F.col("delivery") == Delivery.DEAD.value).cast("long")),
+            F.sum((F.col("delivery") == Delivery.HELD.value).cast("long")),
+            F.min("outbox_version"),
+            F.max("outbox_version"),
         )
         .collect()
     )
+    return [Tally(*(row[i] for i in range(7))) for row in rows]
+
+
+def _span(tally: list[Tally]) -> tuple[int, int]:
+    return min(t.first for t in tally), max(t.last for t in tally)
+
+
+def _account(context: PublishContext, tally: list[Tally]) -> str:
+    """Add a batch's ``tally`` to the run's totals, per request; returns a summary line."""
     totals = context.totals
-    delivered = dead = held = 0
-    for row in per_request:
-        request = totals.requests.setdefault(row["request_id"], RequestTotals(row["replay_mode"]))
-        request.add(row["delivered"], row["dead"] + row["held"], row["first"], row["last"])
-        delivered, dead, held = delivered + row["delivered"], dead + row["dead"], held + row["held"]
-        totals.first_version = _least(totals.first_version, row["first"])
-        totals.last_version = _greatest(totals.last_version, row["last"])
+    for row in tally:
+        request = totals.requests.setdefault(row.request_id, RequestTotals(row.replay_mode))
+        request.add(row.delivered, row.dead + row.held, row.first, row.last)
+        totals.first_version = _least(totals.first_version, row.first)
+        totals.last_version = _greatest(totals.last_version, row.last)
+    delivered = sum(t.delivered for t in tally)
+    dead = sum(t.dead for t in tally)
+    held = sum(t.held for t in tally)
     totals.delivered += delivered
     totals.dead += dead
     totals.held += held
@@ -650,6 +703,15 @@ def _change_feed_from_start(spark: SparkSession, path: str) -> bool:
         return False
     properties = json.loads((first["operationParameters"] or {}).get("properties") or "{}")
     return bool(properties.get(CHANGE_FEED) == "true")
+
+
+def _path_exists(spark: SparkSession, path: str) -> bool:
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    return bool(
+        hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(hadoop_path)
+    )
 
 
 def _checkpoint_id(spark: SparkSession, checkpoint: str) -> str:

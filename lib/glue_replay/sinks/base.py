@@ -49,7 +49,7 @@ class Event:
         """The event as one JSON object (the payload embedded as JSON, not as a string): the
         message body of every sink but EventBridge, whose ``detail`` is the payload.
 
-            Event("e-1", "customer", "7", "customer.updated", '{"id": 7}', ...)
+            Event("e-1", "invoices", "7", "invoice.updated", '{"id": 7}', ...)
             -> '{"event_id": "e-1", ..., "payload": {"id": 7}}'
         """
         return envelope_json(self)

@@ -6,8 +6,8 @@ batch (its checkpoint batch id and outbox versions), so a batch redone after a k
 the same file with the same lines: exactly once per checkpoint. Each line is the event envelope
 (:func:`glue_replay.sinks.base.envelope_json`), the payload embedded as JSON.
 
-    write_jsonl(events, "/data/published/customers", "batch-000003-v000012-000014", order)
-    -> /data/published/customers/batch-000003-v000012-000014.jsonl
+    write_jsonl(events, "/data/published/invoices", "batch-000003-v000012-000014", order)
+    -> /data/published/invoices/batch-000003-v000012-000014.jsonl
 """
 
 from __future__ import annotations

@@ -282,8 +282,8 @@ def delivery_summary(rows: Sequence[LedgerRow]) -> list[str]:
     the publish runs' rows for the request (a run killed mid-batch may have delivered some
     twice: delivery is at least once, ``event_id`` is the dedupe key).
 
-        normalize customers outboxed 5; publish rows delivered 5 to file:/tmp/p
-        -> "delivered: customers 5 of 5 events, to file:/tmp/p"
+        normalize invoices outboxed 5; publish rows delivered 5 to file:/tmp/p
+        -> "delivered: invoices 5 of 5 events, to file:/tmp/p"
     """
     lines: list[str] = []
     for entity in _unique(row.entity for row in rows):
