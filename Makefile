@@ -21,7 +21,7 @@ help:
 	@echo "make package - build dist/ (the wheel for Glue, the Lambda zip) for terraform/"
 	@echo "make benchmark - time targeted selection: literal IN list vs broadcast semi-join (~minutes)"
 	@echo "make bench-ingest - REST parallel vs sequential, JDBC partitioned vs one partition (~minutes)"
-	@echo "make bench-publish - publisher: file sink vs merely reading the outbox, AWS sinks' calls on moto (~10 min)"
+	@echo "make bench-publish - publisher: file sink vs merely reading the outbox, AWS sinks' calls on moto (~7 min)"
 
 setup: $(VENV)/.installed $(JARS)/.fetched $(KAFKA)/classpath.txt
 

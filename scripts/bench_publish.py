@@ -22,6 +22,8 @@ time goes, and what the AWS sinks' calls carry.
    standard topic and an EventBridge bus through the same job. moto is not AWS: the table is
    about calls and bytes (API calls from the run's ledger note, bytes per call from the run's
    ``PublishTotals``, reached by wrapping the publish module's ``_report``), not throughput.
+   moto's SQS slows down with every message a queue holds: the queue is purged while the job
+   sends, as a consumer keeping up would empty it.
 
 Interleaved ``--repeats`` times after one warm-up round; the tables report medians. Every run
 must deliver every event exactly once (lines in the JSONL files, ``rows_delivered`` in the
@@ -41,8 +43,9 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
@@ -60,11 +63,13 @@ from pyspark.sql import functions as F  # noqa: E402
 from pyspark.sql.readwriter import DataFrameWriter  # noqa: E402
 
 import glue_replay.pipelines.publish as publish_module  # noqa: E402
+import glue_replay.tables.delta as delta_tables  # noqa: E402
 from glue_replay import run_publish_job  # noqa: E402
 from glue_replay.pipelines.normalize import OUTBOX_PROPERTIES  # noqa: E402
 from glue_replay.runtime import build_spark_session  # noqa: E402
 from glue_replay.sinks import SinkSpec, open_sink  # noqa: E402
 from glue_replay.sinks.base import BatchLimits, Event  # noqa: E402
+from glue_replay.sinks.files import write_jsonl  # noqa: E402
 from glue_replay.tables import RunsLedger, Warehouse, append_once  # noqa: E402
 from glue_replay.tables.schemas import OUTBOX_PARTITIONS, OUTBOX_SCHEMA  # noqa: E402
 from glue_replay.transforms.common import JSON_OPTIONS  # noqa: E402
@@ -241,12 +246,9 @@ class Profile:
         for owner, name, original in reversed(self.restore):
             setattr(owner, name, original)
 
-    def total(self, label: str) -> float:
-        return sum(s.seconds for path, s in self.steps.items() if path[-1] == label)
-
 
 PROFILED_TEXT_WRITE = "Spark job: repartition(1), sort, envelope JSON, text write"
-#: What the profile times, in the publisher's order (``publish`` is the module).
+#: What the profile times, in the publisher's order.
 PROFILED = (
     (publish_module, "publish_entity", None),
     (publish_module, "acquire_lease", None),
@@ -258,24 +260,30 @@ PROFILED = (
     (publish_module, "stream_outbox", None),
     (publish_module, "publish_batch", None),
     (publish_module, "unresolved_aggregates", None),
+    (publish_module, "_tally", "_tally (per-request counts, narrow columns)"),
     (publish_module, "send", None),
     (publish_module, "write_jsonl", None),
     (DataFrameWriter, "text", PROFILED_TEXT_WRITE),
     (publish_module, "_next_sequence", None),
     (publish_module, "_checkpoint_id", None),
     (publish_module, "append_once", "append_once (dead letters)"),
+    (delta_tables, "ensure_table", "ensure_table (creates dead_letter/<entity> the first time)"),
     (publish_module, "_account", "_account (per-request totals)"),
     (RunsLedger, "record", "ledger.record (MERGE)"),
     (publish_module, "_report", None),
 )
+#: The timings of the file-sink publish being measured (its wrappers are installed by main).
+PROFILE = Profile()
 #: What the time of a step not covered by its timed children is spent on.
 REST = {
     "publish_outbox": "argument parsing, logging setup",
-    "publish_entity": "the run's row, table checks",
+    "publish_entity": "the run record and context, the summary line",
     "stream_outbox": "query start, offsets (Delta log), planning, commit of each batch",
-    "publish_batch": "events cached: change feed read, from_json(updated_at), min/max/count",
+    "publish_batch": "unresolved aggregates, the batch's plan",
     "send": "outcomes frame (lazy)",
     "write_jsonl": "listing, rename of the part file, staging folder deleted",
+    "append_once (dead letters)": "outcomes computed and cached (a pass over the batch), an "
+    "append of no rows committed",
 }
 
 
@@ -336,6 +344,32 @@ def plain_read(spark: SparkSession, outbox: str) -> None:
     spark.read.format("delta").load(outbox).write.format("noop").mode("overwrite").save()
 
 
+def stream_to_jsonl(spark: SparkSession, outbox: str, checkpoint: str, folder: str) -> None:
+    """The file sink's own work without the publisher's bookkeeping: the same reader, each batch
+    written by ``write_jsonl`` in delivery order (no lease, ledger, dead letters or totals)."""
+
+    def write(batch: DataFrame, batch_id: int) -> None:
+        events = batch.select(
+            *publish_module.EVENT_COLUMNS,
+            F.col("_commit_version").alias("outbox_version"),
+            publish_module.version_of(ENTITY).alias("entity_version"),
+        )
+        write_jsonl(events, folder, f"batch-{batch_id:08d}", publish_module.delivery_order())
+
+    query = (
+        spark.readStream.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", 0)
+        .load(outbox)
+        .writeStream.queryName("bench-jsonl-only")
+        .foreachBatch(write)
+        .option("checkpointLocation", checkpoint)
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination()
+
+
 # -- publishing ------------------------------------------------------------------------------------
 
 
@@ -354,10 +388,10 @@ def capture_totals(captured: Captured) -> Callable[[], None]:
         captured.totals = context.totals
         original(context)
 
-    publish_module._report = report  # type: ignore[assignment]
+    publish_module._report = report
 
     def restore() -> None:
-        publish_module._report = original  # type: ignore[assignment]
+        publish_module._report = original
 
     return restore
 
@@ -491,6 +525,35 @@ def aws_sinks(endpoint: str) -> list[tuple[str, str]]:
     ]
 
 
+@contextlib.contextmanager
+def emptied(queue_url: str | None) -> Iterator[None]:
+    """Empty the queue twice a second while the job sends, as a consumer keeping up would.
+    moto's SQS walks every message a queue holds several times per message sent, so a queue left
+    to fill up makes each call slower than the last (~4 s per call once it held 2,000 messages,
+    on the 2-vCPU VM). ``moto_server`` runs with
+    ``MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR=false`` (no 60 s between purges). Delivery
+    is checked on the ledger, as for the other sinks."""
+    if queue_url is None:
+        yield
+        return
+    import boto3
+
+    stop = threading.Event()
+
+    def purge() -> None:
+        sqs = boto3.session.Session().client("sqs")
+        while not stop.wait(0.5):
+            sqs.purge_queue(QueueUrl=queue_url)
+
+    purger = threading.Thread(target=purge, name="bench-sqs-purge", daemon=True)
+    purger.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        purger.join(timeout=60)
+
+
 def wire_bytes(spark: SparkSession, warehouse: str, spec: SinkSpec) -> int:
     """Every event's size as ``spec``'s API counts it (the sink's own ``size_of``), summed."""
     sink = open_sink(spec)
@@ -516,6 +579,7 @@ def bench_aws(spark: SparkSession, scratch: Path, events: int, commits: int) -> 
     template = str(scratch / "aws-template")
     write_outbox(spark, template, events, commits)
     results: list[AwsResult] = []
+    os.environ["MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR"] = "false"  # see emptied()
     with running_moto_server(scratch) as endpoint:
         environment = {**FAKE_AWS_ENVIRONMENT, "AWS_ENDPOINT_URL": endpoint}
         os.environ.update(environment)
@@ -529,7 +593,8 @@ def bench_aws(spark: SparkSession, scratch: Path, events: int, commits: int) -> 
                 warehouse = fresh_warehouse(template, scratch, f"aws-{kind}")
                 run_id = f"bench-{kind}"
                 captured.totals = None
-                seconds = timed(label, events, publish, spark, warehouse, sink, run_id).seconds
+                with emptied(sink.split(":", 1)[1] if kind == "sqs" else None):
+                    seconds = timed(label, events, publish, spark, warehouse, sink, run_id).seconds
                 row = ledger_row(spark, warehouse, run_id)
                 check_delivered(row, events)
                 found = re.search(r"(\d+) API calls", row["note"] or "")
@@ -663,6 +728,92 @@ def aws_table(results: Sequence[AwsResult]) -> str:
     )
 
 
+def bench_files(
+    spark: SparkSession,
+    scratch: Path,
+    options: argparse.Namespace,
+    outbox: str,
+    files: int,
+    mean_payload: float,
+) -> str:
+    """The ceiling reads and the file-sink publish, interleaved; their report."""
+    profile = PROFILE
+    runs: dict[str, list[Measured]] = {}
+    publishes: list[FilePublish] = []
+    template = str(Path(outbox).parents[1])
+    for repeat in range(options.repeats + 1):
+        measured = [
+            timed(
+                "ceiling: change feed, streaming availableNow -> foreachBatch(noop)",
+                options.events,
+                stream_change_feed,
+                spark,
+                outbox,
+                str(scratch / f"ceiling-checkpoint-{repeat}"),
+                options.events,
+            ),
+            timed(
+                "change feed, batch read -> noop", options.events, batch_change_feed, spark, outbox
+            ),
+            timed("plain Delta read -> noop", options.events, plain_read, spark, outbox),
+            timed(
+                "change feed, streaming -> foreachBatch(write_jsonl), no bookkeeping",
+                options.events,
+                stream_to_jsonl,
+                spark,
+                outbox,
+                str(scratch / f"jsonl-checkpoint-{repeat}"),
+                str(scratch / f"jsonl-{repeat}"),
+            ),
+        ]
+        result = publish_to_files(spark, template, scratch, options.events, repeat, profile)
+        say(
+            f"{f'run {repeat}' if repeat else 'warm-up'}: "
+            + ", ".join(f"{m.label.split(':')[0]} {m.seconds:.2f}s" for m in measured)
+            + f"; file publish {result.end_to_end.seconds:.2f}s "
+            f"(batches {result.batches.seconds:.2f}s)"
+        )
+        if repeat:
+            for m in measured:
+                runs.setdefault(m.label, []).append(m)
+            publishes.append(result)
+
+    medians = [median_of(found) for found in runs.values()]
+    ceiling = medians[0]
+    chosen = sorted(publishes, key=lambda p: p.end_to_end.seconds)[len(publishes) // 2]
+    rows = [
+        *((m.label, m) for m in medians),
+        ("publish_outbox -> file sink, end to end", chosen.end_to_end),
+        ("... stream_outbox only (no lease, ledger start/end, outbox checks)", chosen.streaming),
+        ("... micro-batches only (foreachBatch: send, dead letters, ledger)", chosen.batches),
+        ("... batch read + JSONL write only (no dead letters, totals, ledger)", chosen.per_event),
+    ]
+    batches = sum(s.calls for p, s in chosen.steps.items() if p[-1] == "publish_batch")
+    ratio = ceiling.seconds / chosen.end_to_end.seconds
+    cores = os.cpu_count() or 2
+    return "\n".join(
+        [
+            f"glue-replay publish benchmark | Spark {spark.version} | Delta "
+            f"{version('delta-spark')} | local[{cores}] | {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
+            f"| load average {os.getloadavg()[0]:.1f} (a shared machine: expect noise)",
+            f"outbox: {options.events:,} customer events in {options.commits} commits, {files} "
+            f"files, mean payload {mean_payload:.0f} B, written directly as Delta (not through "
+            f"ingest/normalize); median of {options.repeats} (+1 warm-up); each publish on a "
+            f"fresh copy of the warehouse (its first publish: {batches} micro-batch(es))",
+            "",
+            throughput_table(rows, ceiling),
+            "",
+            f"file sink end to end / ceiling: {ratio:.2f}x (the issue's target: >= 0.5x: "
+            f"{'met' if ratio >= 0.5 else 'NOT met'})",
+            "",
+            "where the median file-sink publish spends its time (wrapped functions, nested; CPU s "
+            "= the driver, the JVM and its Python workers):",
+            "",
+            profile_table(chosen.steps),
+        ]
+    )
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -691,7 +842,7 @@ def main(argv: Sequence[str]) -> int:
         },
     )
     say(f"spark {spark.version} ready")
-    profile = Profile()
+    profile = PROFILE
     for owner, name, label in PROFILED:
         profile.wrap(owner, name, label)
     try:
@@ -714,58 +865,17 @@ def main(argv: Sequence[str]) -> int:
         if cdf_rows != options.events:
             raise SystemExit(f"the change feed holds {cdf_rows} rows, not {options.events}")
 
-        runs: dict[str, list[Measured]] = {}
-        publishes: list[FilePublish] = []
-        for repeat in range(options.repeats + 1):
-            checkpoint = str(scratch / f"ceiling-checkpoint-{repeat}")
-            measured = [
-                timed(
-                    "ceiling: change feed, streaming availableNow -> foreachBatch(noop)",
-                    options.events,
-                    stream_change_feed,
-                    spark,
-                    outbox,
-                    checkpoint,
-                    options.events,
-                ),
-                timed(
-                    "change feed, batch read -> noop",
-                    options.events,
-                    batch_change_feed,
-                    spark,
-                    outbox,
-                ),
-                timed("plain Delta read -> noop", options.events, plain_read, spark, outbox),
-            ]
-            result = publish_to_files(spark, template, scratch, options.events, repeat, profile)
-            say(
-                f"{f'run {repeat}' if repeat else 'warm-up'}: "
-                + ", ".join(f"{m.label.split(':')[0]} {m.seconds:.2f}s" for m in measured)
-                + f"; file publish {result.end_to_end.seconds:.2f}s "
-                f"(batches {result.batches.seconds:.2f}s)"
+        print(bench_files(spark, scratch, options, outbox, files, mean_payload), flush=True)
+        if not options.no_aws:
+            say(f"AWS sinks: {options.aws_events:,} events each on moto_server")
+            aws = bench_aws(spark, scratch, options.aws_events, 5)
+            print(
+                f"\nAWS sinks on moto_server: {options.aws_events:,} events each, one event per "
+                "aggregate (calls are cut by record and byte limits only); API calls from the "
+                "ledger note, bytes per call from PublishTotals.call_bytes; est. = the events' "
+                "bytes (the sink's size_of) / API calls; moto's speed is not AWS's\n"
             )
-            if repeat:
-                for m in measured:
-                    runs.setdefault(m.label, []).append(m)
-                publishes.append(result)
-
-        medians = [median_of(found) for found in runs.values()]
-        ceiling = medians[0]
-        chosen = sorted(publishes, key=lambda p: p.end_to_end.seconds)[len(publishes) // 2]
-        rows = [
-            *((m.label, m) for m in medians),
-            ("publish_outbox -> file sink, end to end", chosen.end_to_end),
-            (
-                "... stream_outbox only (no lease, ledger start/end, outbox checks)",
-                chosen.streaming,
-            ),
-            ("... micro-batches only (foreachBatch: send, dead letters, ledger)", chosen.batches),
-            (
-                "... batch read + JSONL write only (no dead letters, totals, ledger)",
-                chosen.per_event,
-            ),
-        ]
-        aws = [] if options.no_aws else bench_aws(spark, scratch, options.aws_events, 5)
+            print(aws_table(aws))
     finally:
         profile.unwrap()
         spark.stop()
@@ -773,37 +883,10 @@ def main(argv: Sequence[str]) -> int:
             say(f"warehouses kept under {scratch}")
         else:
             shutil.rmtree(scratch, ignore_errors=True)
-
-    batches = sum(s.calls for p, s in chosen.steps.items() if p[-1] == "publish_batch")
-    load_after = os.getloadavg()
-    target = (
-        chosen.end_to_end.events / chosen.end_to_end.seconds / (ceiling.events / ceiling.seconds)
-    )
     print(
-        f"glue-replay publish benchmark | Spark {spark.version} | Delta {version('delta-spark')} | "
-        f"local[{cores}] | {datetime.now(UTC):%Y-%m-%d %H:%M} UTC | load average "
-        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (shared machine: expect noise)\n"
-        f"outbox: {options.events:,} customer events, {options.commits} commits, {files} files, "
-        f"mean payload {mean_payload:.0f} B, written directly as Delta (not through "
-        f"ingest/normalize); median of {options.repeats} (+1 warm-up), each publish on a fresh "
-        f"copy (its first publish: {batches} micro-batch(es))\n"
+        f"\ntotal run time: {time.monotonic() - STARTED:.0f}s; load average "
+        f"{load_before[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     )
-    print(throughput_table(rows, ceiling))
-    print(
-        f"\nfile sink end to end / ceiling: {target:.2f}x (the issue's target: >= 0.5x: "
-        f"{'met' if target >= 0.5 else 'NOT met'})\n"
-    )
-    print("where the median file-sink publish spends its time (wrapped functions, nested):\n")
-    print(profile_table(chosen.steps))
-    if aws:
-        print(
-            f"\nAWS sinks on moto_server: {options.aws_events:,} events each, one event per "
-            "aggregate (calls are cut by record and byte limits only), calls from the ledger note, "
-            "bytes per call from PublishTotals.call_bytes; est. = the events' bytes (the sink's "
-            "size_of) / calls; moto's speed is not AWS's\n"
-        )
-        print(aws_table(aws))
-    print(f"\ntotal run time: {time.monotonic() - STARTED:.0f}s")
     return 0
 
 
