@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +27,7 @@ from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, Time
 from glue_replay.tables.schemas import RUNS_SCHEMA
 from glue_replay.trigger.cli import main
 from glue_replay.trigger.ledger import LedgerRow, RunsFilter, ledger_tables, read_runs
+from moto_process import free_port, running_moto_server
 
 pytest.register_assert_rewrite("moto_deployment")
 from moto_deployment import (  # noqa: E402
@@ -314,46 +310,18 @@ class S3Server:
         return {"AWS_S3_ALLOW_UNSAFE_RENAME": "true"}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def s3_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[S3Server]:
     """``moto_server`` in its own process: delta-rs holds the GIL while it reads, so a server
     thread in this process could not answer it."""
     aws_environment(monkeypatch)
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    with (tmp_path / "moto_server.log").open("w") as log:
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
-                        break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"moto_server did not start (see {log.name})") from None
-                    time.sleep(0.1)
-            # botocore and delta-rs both take the endpoint from the environment.
-            monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-            monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
-            s3 = boto3.client("s3", region_name=REGION)
-            s3.create_bucket(
-                Bucket="lake", CreateBucketConfiguration={"LocationConstraint": REGION}
-            )
-            yield S3Server(endpoint, s3)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+    with running_moto_server(tmp_path) as endpoint:
+        # botocore and delta-rs both take the endpoint from the environment.
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": REGION})
+        yield S3Server(endpoint, s3)
 
 
 def test_the_reader_finds_every_per_job_table_and_the_legacy_one_on_s3(

@@ -17,15 +17,9 @@ import hashlib
 import itertools
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -43,6 +37,7 @@ from glue_replay.sinks.base import (
     Sink,
     deliver,
 )
+from moto_process import free_port, running_moto_server
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -69,12 +64,6 @@ def event(
 
 
 # -- moto_server -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -241,25 +230,9 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
     """One ``moto_server`` for the module, in its own process on a free loopback port, and an
     environment pointing boto3 at it (fake credentials, no profile or config file)."""
     home = tmp_path_factory.mktemp("aws")
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
     env = pytest.MonkeyPatch()
-    with (home / "moto_server.log").open("w") as log:
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    with running_moto_server(home) as endpoint:
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
-                        break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"moto_server did not start (see {log.name})") from None
-                    time.sleep(0.1)
             for name in [name for name in os.environ if name.startswith("AWS_")]:
                 env.delenv(name)
             env.setenv("AWS_ENDPOINT_URL", endpoint)
@@ -271,8 +244,6 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
             yield Aws(endpoint)
         finally:
             env.undo()
-            server.terminate()
-            server.wait(timeout=10)
 
 
 # -- destinations ----------------------------------------------------------------------------------

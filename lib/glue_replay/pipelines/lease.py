@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from glue_replay.aws import parse_s3_uri
+from glue_replay.aws import aws_error_code, parse_s3_uri
 from glue_replay.errors import GlueReplayError
 
 log = logging.getLogger(__name__)
@@ -107,8 +107,7 @@ def _acquire_s3(folder: str, holder: str, now: Callable[[], datetime], client: A
     try:
         client.put_object(Bucket=bucket, Key=key, Body=body(), IfNoneMatch="*")
     except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-        if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+        if aws_error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
             return "taken over by another run that started at the same time"
         raise
     if current is not None:

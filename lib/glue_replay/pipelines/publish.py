@@ -54,7 +54,7 @@ from glue_replay.tables import (
     append_once,
     read_table,
 )
-from glue_replay.tables.delta import CHANGE_FEED, table_exists, table_version
+from glue_replay.tables.delta import CHANGE_FEED, change_feed_on, table_exists, table_version
 from glue_replay.tables.schemas import DEAD_LETTER_SCHEMA, OUTBOX_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ def publish_entity(
                 resolve_dead_letters(context)
             if not table_exists(spark, outbox_path):
                 context.say("no outbox yet: nothing to publish")
-            elif not _change_feed_on(spark, outbox_path):
+            elif not change_feed_on(spark, outbox_path):
                 context.say(
                     "the outbox records no change feed yet (its next normalize run turns it "
                     "on): nothing published"
@@ -475,8 +475,13 @@ def resolve_dead_letters(context: PublishContext) -> None:
         version_of(context.entity).alias("entity_version"),
     )
     events = again.persist(StorageLevel.MEMORY_AND_DISK)
-    blocked = unresolved_aggregates(spark, context.dead_letter_path) - {
-        row["aggregate_id"] for row in chosen.select("aggregate_id").distinct().collect()
+    # Aggregates with unresolved events that were not chosen stay held.
+    blocked = {
+        row["aggregate_id"]
+        for row in state.join(chosen.select("aggregate_id"), on="aggregate_id", how="left_anti")
+        .select("aggregate_id")
+        .distinct()
+        .collect()
     }
     outcomes = send(context, events, blocked, f"resolved-{context.run.run_id}")
     sequence = _next_sequence(context)
@@ -679,13 +684,6 @@ def _abandon_dead_runs(ledger: RunsLedger, run: RunRecord, now: datetime) -> Non
                 ),
             },
         )
-
-
-def _change_feed_on(spark: SparkSession, path: str) -> bool:
-    from delta.tables import DeltaTable
-
-    detail = DeltaTable.forPath(spark, path).detail().select("properties").first()
-    return detail is not None and (detail["properties"] or {}).get(CHANGE_FEED) == "true"
 
 
 def _change_feed_from_start(spark: SparkSession, path: str) -> bool:

@@ -342,22 +342,29 @@ class SqsSink(_AwsSink):
         return message_size(event)
 
     def put(self, events: Sequence[Event]) -> list[Rejection]:
-        entries = []
-        for index, event in enumerate(events):
-            entry: dict[str, Any] = {
-                "Id": str(index),
-                "MessageBody": event.envelope(),
-                "MessageAttributes": message_attributes(event),
-            }
-            if self.fifo:
-                entry.update(_fifo_fields(event))
-            entries.append(entry)
+        entries = message_entries(events, "MessageBody", fifo=self.fifo)
         queue_url = self.queue_url
         response = self._call(
             "SendMessageBatch",
             lambda: self.client.send_message_batch(QueueUrl=queue_url, Entries=entries),
         )
         return batch_rejections("SendMessageBatch", events, response)
+
+
+def message_entries(events: Sequence[Event], body: str, *, fifo: bool) -> list[dict[str, Any]]:
+    """SQS's and SNS's batch entries: the envelope under ``body``, the attributes, the index as
+    the entry id, and the FIFO fields for a FIFO queue or topic."""
+    entries = []
+    for index, event in enumerate(events):
+        entry: dict[str, Any] = {
+            "Id": str(index),
+            body: event.envelope(),
+            "MessageAttributes": message_attributes(event),
+        }
+        if fifo:
+            entry.update(_fifo_fields(event))
+        entries.append(entry)
+    return entries
 
 
 class SnsSink(_AwsSink):
@@ -382,16 +389,7 @@ class SnsSink(_AwsSink):
         return message_size(event)
 
     def put(self, events: Sequence[Event]) -> list[Rejection]:
-        entries = []
-        for index, event in enumerate(events):
-            entry: dict[str, Any] = {
-                "Id": str(index),
-                "Message": event.envelope(),
-                "MessageAttributes": message_attributes(event),
-            }
-            if self.fifo:
-                entry.update(_fifo_fields(event))
-            entries.append(entry)
+        entries = message_entries(events, "Message", fifo=self.fifo)
         response = self._call(
             "PublishBatch",
             lambda: self.client.publish_batch(

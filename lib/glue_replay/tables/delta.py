@@ -158,11 +158,16 @@ def ensure_table(
 CHANGE_FEED = "delta.enableChangeDataFeed"
 
 
+def change_feed_on(spark: SparkSession, path: str) -> bool:
+    """True when the table at ``path`` records its change data feed now."""
+    detail = DeltaTable.forPath(spark, path).detail().select("properties").first()
+    return detail is not None and (detail["properties"] or {}).get(CHANGE_FEED) == "true"
+
+
 def ensure_change_feed(spark: SparkSession, path: str) -> bool:
     """Turn on the change data feed of the table at ``path`` unless it is on; True if it was
     turned on now. Only the table's writer calls this (it is a commit)."""
-    properties = DeltaTable.forPath(spark, path).detail().select("properties").first()
-    if properties is not None and (properties["properties"] or {}).get(CHANGE_FEED) == "true":
+    if change_feed_on(spark, path):
         return False
     spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{CHANGE_FEED}' = 'true')")
     log.info("turned on the change data feed of %s", path)
