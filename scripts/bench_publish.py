@@ -247,7 +247,7 @@ class Profile:
             setattr(owner, name, original)
 
 
-PROFILED_TEXT_WRITE = "Spark job: repartition(1), sort, envelope JSON, text write"
+PROFILED_TEXT_WRITE = "Spark job: envelope JSON, hashed by aggregate, each part sorted, text write"
 #: What the profile times, in the publisher's order.
 PROFILED = (
     (publish_module, "publish_entity", None),
@@ -255,7 +255,7 @@ PROFILED = (
     (RunsLedger, "start", "ledger.start (append)"),
     (publish_module, "_abandon_dead_runs", None),
     (publish_module, "table_exists", None),
-    (publish_module, "_change_feed_on", None),
+    (publish_module, "change_feed_on", None),
     (publish_module, "_change_feed_from_start", "_change_feed_from_start (history)"),
     (publish_module, "stream_outbox", None),
     (publish_module, "publish_batch", None),
@@ -279,9 +279,9 @@ REST = {
     "publish_outbox": "argument parsing, logging setup",
     "publish_entity": "the run record and context, the summary line",
     "stream_outbox": "query start, offsets (Delta log), planning, commit of each batch",
-    "publish_batch": "unresolved aggregates, the batch's plan",
+    "publish_batch": "the batch's plan",
     "send": "outcomes frame (lazy)",
-    "write_jsonl": "listing, rename of the part file, staging folder deleted",
+    "write_jsonl": "listing, the part files joined into one (driver), rename, staging deleted",
     "append_once (dead letters)": "outcomes computed and cached (a pass over the batch), an "
     "append of no rows committed",
 }

@@ -30,11 +30,17 @@ def test_a_local_lease_is_exclusive_and_freed_when_its_holder_dies(tmp_path: Pat
     folder = str(tmp_path / "_publish" / "customers")
     first = acquire_lease(folder, "run p-1", Clock())
     assert isinstance(first, Lease)
+    assert first.previous_finished  # nobody held it before
     assert acquire_lease(folder, "run p-2", Clock()) == "held by run p-1"
     first.release()
     second = acquire_lease(folder, "run p-2", Clock())
     assert isinstance(second, Lease)
-    second.release()
+    assert second.previous_finished
+    second.release(finished=False)  # e.g. its end could not be recorded
+    between = acquire_lease(folder, "run p-2b", Clock())
+    assert isinstance(between, Lease)
+    assert not between.previous_finished
+    between.release()
 
     # A process that takes the lease and dies (SIGKILL) leaves nothing held behind.
     script = (
@@ -49,7 +55,12 @@ def test_a_local_lease_is_exclusive_and_freed_when_its_holder_dies(tmp_path: Pat
     assert died.returncode == -9
     third = acquire_lease(folder, "run p-3", Clock())
     assert isinstance(third, Lease)
+    assert not third.previous_finished  # p-dead may have left a run marked running
     third.release()
+    fourth = acquire_lease(folder, "run p-4", Clock())
+    assert isinstance(fourth, Lease)
+    assert fourth.previous_finished
+    fourth.release()
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +92,7 @@ def test_an_s3_lease_is_exclusive_until_it_expires_and_a_superseded_holder_stops
     clock = Clock()
     first = acquire_lease(folder, "run p-1", clock, s3_client=s3)
     assert isinstance(first, Lease)
+    assert first.previous_finished
     expires = (T0 + LEASE_TTL).isoformat()
     assert acquire_lease(folder, "run p-2", clock, s3_client=s3) == (
         f"held by run p-1 until {expires}"
@@ -94,6 +106,7 @@ def test_an_s3_lease_is_exclusive_until_it_expires_and_a_superseded_holder_stops
     clock.now += timedelta(minutes=2)
     third = acquire_lease(folder, "run p-3", clock, s3_client=s3)
     assert isinstance(third, Lease)
+    assert not third.previous_finished  # p-1 died holding it
     assert [key for key, _ in lease_objects(s3, prefix)] == [
         f"{prefix}0000000001",
         f"{prefix}0000000002",
@@ -103,7 +116,13 @@ def test_an_s3_lease_is_exclusive_until_it_expires_and_a_superseded_holder_stops
     third.release()
     fourth = acquire_lease(folder, "run p-4", clock, s3_client=s3)
     assert isinstance(fourth, Lease)
-    fourth.release()
+    assert fourth.previous_finished
+    fourth.release(finished=False)
+    clock.now += timedelta(seconds=1)
+    fifth = acquire_lease(folder, "run p-5", clock, s3_client=s3)
+    assert isinstance(fifth, Lease)
+    assert not fifth.previous_finished
+    fifth.release()
 
 
 def test_of_two_runs_creating_the_same_generation_one_wins(s3: Any) -> None:

@@ -206,20 +206,20 @@ def test_each_run_publishes_the_new_commits_once_in_commit_order_and_records_the
         "batch-00000001-v00000002-00000004.jsonl",
     ]
     batch = second["batch-00000001-v00000002-00000004.jsonl"]
-    # Commit order across the file; per aggregate, every change of 3 in the order it was made.
-    assert [e["request_id"] for e in batch] == [
-        "r-bau-1",
-        "r-bau-2",
-        "r-bau-2",
-        "r-targeted",
-        "r-targeted",
+    # The three commits' events; per aggregate in commit order: every change of 3 in the order
+    # it was made (the file orders each aggregate's events, not the batch as a whole).
+    assert sorted((e["aggregate_id"], e["request_id"], e["event_type"]) for e in batch) == [
+        ("3", "r-bau-1", "customer.updated"),
+        ("3", "r-bau-2", "customer.updated"),
+        ("3", "r-targeted", "customer.updated"),
+        ("5", "r-bau-2", "customer.updated"),
+        ("7", "r-targeted", "customer.updated"),
     ]
     assert [(e["request_id"], e["event_type"]) for e in batch if e["aggregate_id"] == "3"] == [
         ("r-bau-1", "customer.updated"),
         ("r-bau-2", "customer.updated"),
         ("r-targeted", "customer.updated"),
     ]
-    assert sorted(e["aggregate_id"] for e in batch if e["aggregate_id"] != "3") == ["5", "7"]
     assert (
         first["batch-00000000-v00000001-00000001.jsonl"]
         == second["batch-00000000-v00000001-00000001.jsonl"]

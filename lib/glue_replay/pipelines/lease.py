@@ -9,6 +9,10 @@ it, or by the next one): two publishers reading one checkpoint would race its of
   conditional put (``If-None-Match: *``: exactly one of two racing runs creates it). A holder
   renews its expiry after every batch; a lease past its expiry (a run that was killed) is taken
   over by creating generation ``n + 1``, and a holder whose generation was superseded stops.
+
+Either way the lease says whether its previous holder **finished**: released it after recording
+its end, rather than dying with it. Only after one that did not finish can the ledger hold a run
+still marked ``running``, so only then does the next holder look for such runs.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: How long an S3 lease stays valid without a renewal: longer than one batch takes.
 LEASE_TTL = timedelta(minutes=30)
+#: What a released lease says when its holder finished.
+FINISHED = "finished"
 
 
 class LeaseLostError(GlueReplayError):
@@ -41,13 +47,17 @@ class Lease:
 
     holder: str
     _renew: Callable[[], None]
-    _release: Callable[[], None]
+    _release: Callable[[bool], None]
+    #: False when the previous holder died holding the lease, or released it without saying it
+    #: finished (or when that cannot be told: a lease written by an older version).
+    previous_finished: bool = True
 
     def renew(self) -> None:
         self._renew()
 
-    def release(self) -> None:
-        self._release()
+    def release(self, finished: bool = True) -> None:
+        """Free the lease; ``finished``: this run recorded its end (in the ledger)."""
+        self._release(finished)
 
 
 def acquire_lease(
@@ -70,18 +80,29 @@ def _acquire_local(folder: str, holder: str) -> Lease | str:
     except BlockingIOError:
         os.close(handle)
         try:
-            current = path.read_text().strip() or "another run"
+            current = path.read_text().partition("\n")[0].strip() or "another run"
         except OSError:
             current = "another run"
         return f"held by {current}"
+    # "<holder>" while held, "<holder>\nfinished" once released by a run that finished.
+    previous = os.pread(handle, 4096, 0).decode(errors="replace")
     os.ftruncate(handle, 0)
-    os.write(handle, holder.encode())
+    os.pwrite(handle, holder.encode(), 0)
 
-    def release() -> None:
+    def release(finished: bool) -> None:
+        if finished:
+            os.pwrite(handle, f"{holder}\n{FINISHED}".encode(), 0)
         fcntl.flock(handle, fcntl.LOCK_UN)
         os.close(handle)
 
-    return Lease(holder, lambda: None, release)
+    return Lease(holder, lambda: None, release, _finished_text(previous))
+
+
+def _finished_text(previous: str) -> bool:
+    """Whether a local lease file's earlier content says its holder finished (or there was
+    none)."""
+    lines = previous.splitlines()
+    return not previous.strip() or (len(lines) > 1 and lines[1].strip() == FINISHED)
 
 
 def _acquire_s3(folder: str, holder: str, now: Callable[[], datetime], client: Any) -> Lease | str:
@@ -122,14 +143,14 @@ def _acquire_s3(folder: str, holder: str, now: Callable[[], datetime], client: A
             )
         client.put_object(Bucket=bucket, Key=key, Body=body())
 
-    def release() -> None:
-        stamp = json.dumps({"holder": holder, "expires_at": now().isoformat()}).encode()
-        client.put_object(Bucket=bucket, Key=key, Body=stamp)
+    def release(finished: bool) -> None:
+        stamp = {"holder": holder, "expires_at": now().isoformat(), FINISHED: finished}
+        client.put_object(Bucket=bucket, Key=key, Body=json.dumps(stamp).encode())
 
-    return Lease(holder, renew, release)
+    return Lease(holder, renew, release, current is None or current.get(FINISHED) is True)
 
 
-def _latest_generation(client: Any, bucket: str, prefix: str) -> tuple[int, dict[str, str] | None]:
+def _latest_generation(client: Any, bucket: str, prefix: str) -> tuple[int, dict[str, Any] | None]:
     keys = [
         item["Key"]
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)

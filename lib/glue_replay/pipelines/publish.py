@@ -121,6 +121,9 @@ class PublishContext:
     ledger: RunsLedger
     lease: Lease
     totals: PublishTotals = field(default_factory=PublishTotals)
+    #: Aggregates with a dead or held event (nothing more of theirs is sent): read from the
+    #: dead-letter table once the run's own resolving is done, then kept up to date by the run.
+    held: set[str] = field(default_factory=set)
     #: When the ledger last recorded this run's progress (``time.monotonic()``).
     recorded_at: float = field(default_factory=time.monotonic)
 
@@ -184,6 +187,7 @@ def publish_entity(
             flush=True,
         )
         return None
+    finished = False  # the run's end is in the ledger (else the next run looks for dead runs)
     try:
         ledger = RunsLedger(spark, warehouse.runs_of(STAGE, entity.name))
         now = clock()
@@ -207,13 +211,15 @@ def publish_entity(
             sink=str(sink),
         )
         ledger.start(run)
-        _abandon_dead_runs(ledger, run, now)
+        if not lease.previous_finished:
+            _abandon_dead_runs(ledger, run, now)
         context = PublishContext(
             spark, args, entity, warehouse, sink, clock, policy, run, ledger, lease
         )
         try:
             if args.dead_letters is not None:
                 resolve_dead_letters(context)
+            context.held = unresolved_aggregates(spark, context.dead_letter_path)
             if not table_exists(spark, outbox_path):
                 context.say("no outbox yet: nothing to publish")
             elif not change_feed_on(spark, outbox_path):
@@ -225,8 +231,10 @@ def publish_entity(
                 stream_outbox(context)
         except Exception as exc:
             ledger.record(_ledger_rows(context, RunStatus.FAILED, describe_error(exc)))
+            finished = True
             raise
         ledger.record(_ledger_rows(context, RunStatus.SUCCEEDED, None))
+        finished = True
         _report(context)
         if args.fail_on_dead_letter and (context.totals.dead or context.totals.held):
             raise GlueReplayError(
@@ -236,7 +244,7 @@ def publish_entity(
             )
         return context.run
     finally:
-        lease.release()
+        lease.release(finished)
 
 
 def stream_outbox(context: PublishContext) -> None:
@@ -273,7 +281,7 @@ def publish_batch(
         F.col("_commit_version").alias("outbox_version"),
         version_of(entity).alias("entity_version"),
     )
-    held = unresolved_aggregates(context.spark, context.dead_letter_path)
+    held = set(context.held)
     if context.sink.kind == "file" and not held:
         # The common case, kept to two passes over the batch: the counts (narrow columns
         # only), then the file. Nothing can be dead or held, so there is no outcome to keep.
@@ -295,6 +303,13 @@ def publish_batch(
         outcomes = send(context, events, held, _batch_name(batch_id, first, last))
         tally = _tally(outcomes)
         if any(row.dead or row.held for row in tally):
+            context.held |= {
+                row["aggregate_id"]
+                for row in outcomes.where(F.col("delivery").isin(*UNRESOLVED))
+                .select("aggregate_id")
+                .distinct()
+                .collect()
+            }
             append_once(
                 _dead_letter_rows(context, outcomes, _next_sequence(context)),
                 context.dead_letter_path,
@@ -412,6 +427,8 @@ def _partition_sender(
 
 def unresolved_aggregates(spark: SparkSession, path: str) -> set[str]:
     """Aggregates with a ``dead`` or ``held`` event: nothing more of theirs is sent."""
+    if not table_exists(spark, path):
+        return set()
     state = dead_letter_state(spark, path)
     rows = (
         state.where(F.col("status").isin(*UNRESOLVED)).select("aggregate_id").distinct().collect()
@@ -687,20 +704,17 @@ def _abandon_dead_runs(ledger: RunsLedger, run: RunRecord, now: datetime) -> Non
 
 
 def _change_feed_from_start(spark: SparkSession, path: str) -> bool:
-    """True when the outbox recorded its change feed from its first commit."""
-    from delta.tables import DeltaTable
-
-    first = (
-        DeltaTable.forPath(spark, path)
-        .history()
-        .where("version = 0")
-        .select("operationParameters")
-        .first()
-    )
+    """True when the outbox recorded its change feed from its first commit: its first commit
+    file (still in the log: the feed can be read from version 0) turned it on."""
+    first = _read_text(spark, f"{path}/_delta_log/{0:020d}.json")
     if first is None:
         return False
-    properties = json.loads((first["operationParameters"] or {}).get("properties") or "{}")
-    return bool(properties.get(CHANGE_FEED) == "true")
+    for line in first.splitlines():
+        action = json.loads(line) if line.strip() else {}
+        if "metaData" in action:
+            configuration = action["metaData"].get("configuration") or {}
+            return bool(configuration.get(CHANGE_FEED) == "true")
+    return False
 
 
 def _path_exists(spark: SparkSession, path: str) -> bool:
@@ -715,16 +729,25 @@ def _path_exists(spark: SparkSession, path: str) -> bool:
 def _checkpoint_id(spark: SparkSession, checkpoint: str) -> str:
     """The streaming query id Spark stored in the checkpoint (stable for its life): dead-letter
     appends are made idempotent per checkpoint and batch."""
+    text = _read_text(spark, f"{checkpoint}/metadata")
+    if text is None:
+        raise GlueReplayError(f"the checkpoint {checkpoint} has no metadata file")
+    return str(json.loads(text.splitlines()[0])["id"])
+
+
+def _read_text(spark: SparkSession, location: str) -> str | None:
+    """A small file's text through Hadoop's file system (S3 on Glue), or None if missing."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
-    path = jvm.org.apache.hadoop.fs.Path(f"{checkpoint}/metadata")
+    path = jvm.org.apache.hadoop.fs.Path(location)
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(path):
+        return None
     stream = fs.open(path)
     try:
-        text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
     finally:
         stream.close()
-    return str(json.loads(text.splitlines()[0])["id"])
 
 
 def _arguments_text(args: PublishArguments, sink: SinkSpec) -> str:
