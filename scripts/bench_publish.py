@@ -30,7 +30,7 @@ must deliver every event exactly once (lines in the JSONL files, ``rows_delivere
 ledger); the script aborts otherwise. Progress on stderr, the tables on stdout.
 
     .venv/bin/python scripts/bench_publish.py [--events 100000] [--commits 10] [--repeats 3]
-        [--aws-events 5000] [--no-aws] [--keep]
+        [--aws-events 5000] [--no-aws] [--scale 1000000] [--keep]
 """
 
 from __future__ import annotations
@@ -338,6 +338,20 @@ def batch_change_feed(spark: SparkSession, outbox: str) -> None:
         .load(outbox)
     )
     frame.write.format("noop").mode("overwrite").save()
+
+
+def hashed_change_feed(spark: SparkSession, outbox: str) -> None:
+    """Every value of every row read (hashed): ``noop`` alone lets the scan skip the payload's
+    bytes, which any sink must touch."""
+    frame = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", 0)
+        .load(outbox)
+    )
+    frame.select(F.xxhash64(*frame.columns).alias("hash")).write.format("noop").mode(
+        "overwrite"
+    ).save()
 
 
 def plain_read(spark: SparkSession, outbox: str) -> None:
@@ -757,6 +771,13 @@ def bench_files(
             ),
             timed("plain Delta read -> noop", options.events, plain_read, spark, outbox),
             timed(
+                "change feed, batch read, every value hashed (xxhash64) -> noop",
+                options.events,
+                hashed_change_feed,
+                spark,
+                outbox,
+            ),
+            timed(
                 "change feed, streaming -> foreachBatch(write_jsonl), no bookkeeping",
                 options.events,
                 stream_to_jsonl,
@@ -814,6 +835,74 @@ def bench_files(
     )
 
 
+def bench_scale(
+    spark: SparkSession, scratch: Path, sizes: Sequence[int], commits: int, repeats: int
+) -> str:
+    """The ceiling and the file-sink publish at larger backlogs (one outbox per size): how the
+    ratio moves once the run's fixed costs (lease, ledger commits) are spread over more events."""
+    body = []
+    for events in sizes:
+        template = str(scratch / f"scale-{events}")
+        started = time.perf_counter()
+        write_outbox(spark, template, events, commits)
+        say(f"scale: {events:,} events written in {time.perf_counter() - started:.1f}s")
+        outbox = Warehouse(template).outbox_of(ENTITY.name)
+        ceilings, hashed, publishes = [], [], []
+        for repeat in range(repeats + 1):
+            every_value = timed("hashed", events, hashed_change_feed, spark, outbox)
+            ceiling = timed(
+                "ceiling",
+                events,
+                stream_change_feed,
+                spark,
+                outbox,
+                str(scratch / f"scale-{events}-ceiling-{repeat}"),
+                events,
+            )
+            result = publish_to_files(spark, template, scratch, events, 100 + repeat, PROFILE)
+            say(
+                f"scale {events:,} {'run ' + str(repeat) if repeat else 'warm-up'}: ceiling "
+                f"{ceiling.seconds:.2f}s, publish {result.end_to_end.seconds:.2f}s"
+            )
+            if repeat:
+                ceilings.append(ceiling)
+                hashed.append(every_value)
+                publishes.append(result)
+        shutil.rmtree(template, ignore_errors=True)
+        ceiling, every_value = median_of(ceilings), median_of(hashed)
+        chosen = sorted(publishes, key=lambda p: p.end_to_end.seconds)[len(publishes) // 2]
+        fixed = chosen.end_to_end.seconds - chosen.streaming.seconds
+        body.append(
+            [
+                f"{events:,}",
+                f"{ceiling.seconds:.2f}",
+                f"{every_value.seconds:.2f}",
+                f"{chosen.end_to_end.seconds:.2f}",
+                f"{chosen.streaming.seconds:.2f}",
+                f"{fixed:.2f}",
+                f"{events / chosen.end_to_end.seconds:,.0f}",
+                f"{ceiling.seconds / chosen.end_to_end.seconds:.2f}x",
+                f"{ceiling.seconds / chosen.streaming.seconds:.2f}x",
+                f"{every_value.seconds / chosen.end_to_end.seconds:.2f}x",
+            ]
+        )
+    return render(
+        [
+            "events",
+            "ceiling s",
+            "every value hashed s",
+            "publish end to end s",
+            "stream_outbox s",
+            "run's fixed s (lease, ledger, checks)",
+            "events/s end to end",
+            "end to end x ceiling",
+            "stream_outbox x ceiling",
+            "end to end x every value hashed",
+        ],
+        body,
+    )
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -821,10 +910,20 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="measured rounds after 1 warm-up")
     parser.add_argument("--aws-events", type=int, default=5_000)
     parser.add_argument("--no-aws", action="store_true", help="skip the AWS sinks on moto")
+    parser.add_argument(
+        "--scale",
+        default="",
+        help="larger backlogs to measure the ceiling and the end-to-end publish at, e.g. "
+        "400000,1000000 (default: none)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the warehouses and print where")
     options = parser.parse_args(argv)
     if options.repeats < 1 or options.events < 1 or options.commits < 1:
         parser.error("--events, --commits and --repeats must be at least 1")
+    try:
+        scale = [int(size.replace("_", "")) for size in options.scale.split(",") if size.strip()]
+    except ValueError:
+        parser.error(f"--scale: {options.scale!r} is not a comma-separated list of event counts")
 
     scratch = Path(tempfile.mkdtemp(prefix="glue-replay-bench-publish-"))
     cores = os.cpu_count() or 2
@@ -866,6 +965,13 @@ def main(argv: Sequence[str]) -> int:
             raise SystemExit(f"the change feed holds {cdf_rows} rows, not {options.events}")
 
         print(bench_files(spark, scratch, options, outbox, files, mean_payload), flush=True)
+        if scale:
+            print(
+                f"\nlarger backlogs ({options.commits} commits each; median of "
+                f"{options.repeats} after a warm-up): the run's fixed costs spread over more "
+                "events\n"
+            )
+            print(bench_scale(spark, scratch, scale, options.commits, options.repeats), flush=True)
         if not options.no_aws:
             say(f"AWS sinks: {options.aws_events:,} events each on moto_server")
             aws = bench_aws(spark, scratch, options.aws_events, 5)
