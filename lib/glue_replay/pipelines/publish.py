@@ -54,7 +54,13 @@ from glue_replay.tables import (
     append_once,
     read_table,
 )
-from glue_replay.tables.delta import CHANGE_FEED, change_feed_on, table_exists, table_version
+from glue_replay.tables.delta import (
+    CHANGE_FEED,
+    change_feed_on,
+    hadoop_filesystem,
+    table_exists,
+    table_version,
+)
 from glue_replay.tables.schemas import DEAD_LETTER_SCHEMA, OUTBOX_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -717,13 +723,9 @@ def _change_feed_from_start(spark: SparkSession, path: str) -> bool:
     return False
 
 
-def _path_exists(spark: SparkSession, path: str) -> bool:
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    return bool(
-        hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(hadoop_path)
-    )
+def _path_exists(spark: SparkSession, location: str) -> bool:
+    fs, path = hadoop_filesystem(spark, location)
+    return bool(fs.exists(path))
 
 
 def _checkpoint_id(spark: SparkSession, checkpoint: str) -> str:
@@ -737,14 +739,13 @@ def _checkpoint_id(spark: SparkSession, checkpoint: str) -> str:
 
 def _read_text(spark: SparkSession, location: str) -> str | None:
     """A small file's text through Hadoop's file system (S3 on Glue), or None if missing."""
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    path = jvm.org.apache.hadoop.fs.Path(location)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, path = hadoop_filesystem(spark, location)
     if not fs.exists(path):
         return None
     stream = fs.open(path)
     try:
+        jvm = spark.sparkContext._jvm
+        assert jvm is not None
         return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
     finally:
         stream.close()

@@ -22,6 +22,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from glue_replay.tables.delta import hadoop_filesystem
 from glue_replay.transforms.common import JSON_OPTIONS
 
 ENVELOPE_FIELDS = (
@@ -76,7 +77,9 @@ def write_jsonl(
         .text(staging)
     )
     target = f"{folder}/{name}.jsonl"
-    fs, jvm = _filesystem(spark, folder)
+    fs, _ = hadoop_filesystem(spark, folder)
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
     hadoop_path = jvm.org.apache.hadoop.fs.Path
     found = sorted(
         (status.getPath() for status in fs.listStatus(hadoop_path(staging))),
@@ -112,10 +115,3 @@ def _concatenate(spark: SparkSession, fs: Any, parts: list[Any], target: Any) ->
                 source.close()
     finally:
         out.close()
-
-
-def _filesystem(spark: SparkSession, folder: str) -> tuple[Any, Any]:
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    path = jvm.org.apache.hadoop.fs.Path(folder)
-    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), jvm

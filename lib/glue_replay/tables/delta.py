@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from functools import reduce
 from pathlib import Path
+from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -80,15 +81,20 @@ class Warehouse:
         return f"{self.root}/runs"
 
 
+def hadoop_filesystem(spark: SparkSession, location: str) -> tuple[Any, Any]:
+    """Hadoop's file system of ``location`` (S3 on Glue, local files here) and its ``Path``."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    path = jvm.org.apache.hadoop.fs.Path(location)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
 def tables_under(spark: SparkSession, folder: str, depth: int) -> list[str]:
     """The Delta tables ``depth`` folder levels below ``folder``, sorted (none if it is absent).
 
     tables_under(spark, warehouse.runs, 2) -> [".../runs/ingest/invoices", ...]
     """
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(folder)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, hadoop_path = hadoop_filesystem(spark, folder)
     level = [hadoop_path] if fs.exists(hadoop_path) else []
     for _ in range(depth):
         level = [
