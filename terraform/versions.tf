@@ -3,8 +3,10 @@ terraform {
 
   required_providers {
     aws = {
-      source  = "hashicorp/aws"
-      version = "~> 5.0"
+      source = "hashicorp/aws"
+      # What the tests validate, plan and apply with (5.100.0, the last 5.x): the variables'
+      # validations accept what this provider accepts (e.g. its Glue worker types).
+      version = "~> 5.100"
     }
   }
 }

@@ -56,6 +56,15 @@ def test_without_a_workflow_aws_is_not_called() -> None:
     assert workflow_run_fields({"JOB_RUN_ID": "jr_1"}, glue_client=object()) == {}
 
 
+def test_an_answer_without_run_properties_is_a_run_with_none() -> None:
+    class Glue:  # RunProperties is optional in GetWorkflowRunProperties' answer (botocore)
+        def get_workflow_run_properties(self, Name: str, RunId: str) -> dict[str, Any]:  # noqa: N803
+            return {"ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    context = {"WORKFLOW_NAME": "glue-replay", "WORKFLOW_RUN_ID": "wr_1"}
+    assert workflow_run_fields(context, Glue()) == {}
+
+
 def test_a_run_property_that_is_a_near_miss_is_refused(aws: None) -> None:
     glue, run_id = _workflow_run({"replay-mode": "full"})
     context = {"WORKFLOW_NAME": "glue-replay", "WORKFLOW_RUN_ID": run_id}

@@ -36,6 +36,9 @@ from moto_deployment import (  # noqa: E402
 )
 
 TODAY = datetime.now(UTC).date().isoformat()
+#: moto runs no workflow and answers GetWorkflowRun without a graph: the start is not confirmed
+#: (tests/test_confirm_start.py tests the watch against Glue's answers).
+UNCONFIRMED = {"confirmed": False, "confirmation": "Glue answered with no workflow graph to watch"}
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ def test_an_event_starts_one_workflow_run_and_returns_the_request_id(aws: Deploy
             "request_id": request_id,
             "workflow_name": WORKFLOW,
             "workflow_run_id": run["WorkflowRunId"],
+            **UNCONFIRMED,
         },
     )
     assert run["WorkflowRunProperties"] == {
@@ -152,7 +156,12 @@ def test_a_full_backfill_needs_confirm_true(aws: Deployment) -> None:
     [run] = aws.workflow_runs()
     assert accepted == (
         202,
-        {"request_id": "bf-1", "workflow_name": WORKFLOW, "workflow_run_id": run["WorkflowRunId"]},
+        {
+            "request_id": "bf-1",
+            "workflow_name": WORKFLOW,
+            "workflow_run_id": run["WorkflowRunId"],
+            **UNCONFIRMED,
+        },
     )
     assert run["WorkflowRunProperties"] == {
         "replay_mode": "full",
@@ -185,6 +194,7 @@ def test_a_large_ids_file_on_s3_is_rewritten_to_the_uploads_prefix(aws: Deployme
             "request_id": request_id,
             "workflow_name": WORKFLOW,
             "workflow_run_id": run["WorkflowRunId"],
+            **UNCONFIRMED,
             "ids_file": f"s3://{UPLOADS_BUCKET}/{key}",
         },
     )
@@ -466,6 +476,7 @@ def test_ids_are_checked_with_the_entitys_own_rule_and_help(two: Deployment) -> 
             "request_id": request_id,
             "workflow_name": ORDERS.workflow_name,
             "workflow_run_id": run["WorkflowRunId"],
+            **UNCONFIRMED,
         },
     )
     assert run["WorkflowRunProperties"] == {

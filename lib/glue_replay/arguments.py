@@ -238,7 +238,9 @@ def workflow_run_fields(context: Mapping[str, str], glue_client: Any = None) -> 
 
         client = boto3.client("glue")
     try:
-        properties = client.get_workflow_run_properties(Name=name, RunId=run_id)["RunProperties"]
+        answer = client.get_workflow_run_properties(Name=name, RunId=run_id)
+        # RunProperties is optional in Glue's answer: a run started with none may omit it.
+        properties = answer.get("RunProperties") or {}
     except Exception as exc:
         raise GlueReplayError(
             f"could not read the run properties of workflow {name} run {run_id}: "

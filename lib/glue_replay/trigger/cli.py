@@ -326,7 +326,7 @@ def _replay_on_glue(flags: argparse.Namespace, stage: Stage) -> int:
             return EXIT_INVALID
         started = glue_start.start_replay(aws.glue, aws.s3, config, target, args)
     except JobBusyError as exc:
-        return _report_busy([exc.busy])
+        return _report_busy([exc.busy], exc.outcome())
     except Exception as exc:
         if not is_aws_error(exc):
             raise
@@ -378,10 +378,10 @@ def _wait(
     return EXIT_OK if succeeded else EXIT_FAILED
 
 
-def _report_busy(busy: Sequence[glue_start.BusyRun]) -> int:
+def _report_busy(busy: Sequence[glue_start.BusyRun], outcome: str = "nothing started") -> int:
     for run in busy:
         _fail(run.describe())
-    _fail("nothing started; try again when it has finished")
+    _fail(f"{outcome}; try again when it has finished")
     return EXIT_BUSY
 
 

@@ -15,10 +15,15 @@ its errors name the event's fields (``mode``, ``ids_file``).
 
 Responses (``body`` is a JSON string)::
 
-    202 {"request_id": ..., "workflow_name": ..., "workflow_run_id": ...}   (or "job_run_ids")
+    202 {"request_id": ..., "workflow_name": ..., "workflow_run_id": ...,   (or "job_run_ids")
+         "confirmed": true, "confirmation": "glue-replay-orders-ingest run jr_... RUNNING"}
     400 {"error": "invalid request: date: '2026-13-01' is not a calendar date; accepted: ..."}
     409 {"error": "job ... is busy with run jr_... (RUNNING since ...); nothing started",
          "busy": {"kind": "job", "name": ..., "run_id": ..., "state": ..., "started_on": ...}}
+        (also when a BAU run began between the busy check and the start: the workflow run was
+        started, Glue refused its ingest run for concurrency, nothing ran; see
+        :func:`~glue_replay.trigger.start.confirm_started`. "confirmed": false in a 202 means
+        that no run of ingest showed up within the wait: follow the request with its status.)
     500 {"error": "configuration: ..."}       502 {"error": "AWS StartWorkflowRun: ..."}
 
 The deployment comes from the environment: ``GLUE_REPLAY_PIPELINES`` (the pipelines as JSON),
@@ -96,7 +101,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         log.error("configuration: %s", exc)
         return _response(500, {"error": f"configuration: {exc}"})
     except JobBusyError as exc:
-        return _busy(exc.busy)
+        return _busy(exc.busy, exc.outcome())
 
 
 def _start(event: Any, context: Any, config: DeploymentConfig) -> dict[str, Any]:
@@ -205,8 +210,8 @@ def _function_name(context: Any) -> str:
     return f"lambda:{name}" if isinstance(name, str) and name else "lambda"
 
 
-def _busy(busy: glue_start.BusyRun) -> dict[str, Any]:
-    message = f"{busy.describe()}; nothing started"
+def _busy(busy: glue_start.BusyRun, outcome: str = "nothing started") -> dict[str, Any]:
+    message = f"{busy.describe()}; {outcome}"
     log.warning("%s", message)
     return _response(409, {"error": message, "busy": busy.as_dict()})
 

@@ -30,15 +30,26 @@ Before anything starts, :func:`find_busy_runs` looks for a run of any job the re
 of the pipeline's replay and BAU workflows: the jobs run with ``max_concurrent_runs = 1`` (one
 writer per Delta table), so a busy job is reported with the run that holds it instead of racing
 it.
+
+What happens when a BAU run and a replay meet anyway (the BAU run starts between that check and
+the start): a direct ``StartJobRun`` is refused at once (``ConcurrentRunsExceededException``).
+``StartWorkflowRun`` is not: a workflow's ``MaxConcurrentRuns`` limits runs of that workflow only,
+so Glue accepts the run, and its trigger's ingest run then FAILS at once ("exceeded its maximum
+allowed concurrent runs"): the workflow run ends with nothing written and nothing cascaded. So
+after a workflow run starts, :func:`confirm_started` watches its graph for up to
+:data:`CONFIRM_SECONDS` until the first job's run appears: a run refused for concurrency is
+reported as busy (the CLI's exit 3, the Lambda's 409), like a refusal before the start.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -71,17 +82,33 @@ ACTIVE_JOB_STATES = frozenset({"STARTING", "RUNNING", "STOPPING", "WAITING"})
 ACTIVE_WORKFLOW_STATES = frozenset({"RUNNING", "STOPPING"})
 #: How many recent runs of a job or workflow the busy check looks at.
 BUSY_CHECK_RUNS = 50
+#: How long a started workflow run is watched until its first job's run shows that Glue accepted
+#: it (seconds), and how often. A trigger starts that run within seconds.
+CONFIRM_SECONDS = 20.0
+CONFIRM_POLL_SECONDS = 2.0
+#: A job run that Glue refused because the job was at its max_concurrent_runs.
+_CONCURRENCY_REFUSAL = re.compile(r"concurrent\s*runs", re.IGNORECASE)
 
 
 class JobBusyError(GlueReplayError):
-    """A job (or the workflow) the request needs is already running; nothing was started."""
+    """A job (or the workflow) the request needs is already running; nothing ran.
 
-    def __init__(self, busy: BusyRun) -> None:
-        self.busy = busy
+    ``refused`` names a workflow run that Glue started and whose first job run it refused for
+    concurrency (None when nothing was started at all).
+    """
+
+    def __init__(self, busy: BusyRun, refused: str | None = None) -> None:
+        self.busy, self.refused = busy, refused
         super().__init__(busy.describe())
 
-    def __reduce__(self) -> tuple[type[JobBusyError], tuple[BusyRun]]:
-        return (type(self), (self.busy,))
+    def __reduce__(self) -> tuple[type[JobBusyError], tuple[BusyRun, str | None]]:
+        return (type(self), (self.busy, self.refused))
+
+    def outcome(self) -> str:
+        """What became of the request: ``nothing started`` or the refused run, nothing ran."""
+        if self.refused is None:
+            return "nothing started"
+        return f"{self.refused} was started and Glue refused its first job run: nothing ran"
 
 
 @dataclass(frozen=True)
@@ -147,6 +174,8 @@ class StartedReplay:
     workflow_run_id: str | None = None
     job_run_ids: dict[str, str] = field(default_factory=dict)
     ids_file: str | None = None
+    #: What :func:`confirm_started` saw: whether Glue accepted the first job's run, and how.
+    confirmation: Confirmation | None = None
 
     def describe(self) -> list[str]:
         if self.workflow_run_id:
@@ -156,6 +185,8 @@ class StartedReplay:
             lines = [f"job {name} run {run_id}" for name, run_id in self.job_run_ids.items()]
         if self.ids_file:
             lines.append(f"ids uploaded to {self.ids_file}")
+        if self.confirmation is not None:
+            lines.append(self.confirmation.describe())
         return lines
 
     def as_response(self) -> dict[str, Any]:
@@ -167,7 +198,71 @@ class StartedReplay:
             body["job_run_ids"] = dict(self.job_run_ids)
         if self.ids_file:
             body["ids_file"] = self.ids_file
+        if self.confirmation is not None:
+            body["confirmed"] = self.confirmation.confirmed
+            body["confirmation"] = self.confirmation.detail
         return body
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """Whether Glue was seen to accept a started workflow run's first job run."""
+
+    confirmed: bool
+    detail: str
+
+    def describe(self) -> str:
+        return f"{'confirmed' if self.confirmed else 'not confirmed'}: {self.detail}"
+
+
+def confirm_started(
+    glue: Any,
+    started: StartedReplay,
+    *,
+    within: float = CONFIRM_SECONDS,
+    poll: float = CONFIRM_POLL_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Confirmation:
+    """Watch a started workflow run until its first job's run shows whether Glue accepted it.
+
+    Raises :class:`JobBusyError` if Glue refused that run for concurrency (a run of the job that
+    began after the busy check). Returns an unconfirmed :class:`Confirmation` when no run showed
+    up within ``within`` seconds, or when the endpoint answers with no workflow graph.
+    """
+    run_id, workflow = started.workflow_run_id, started.target.workflow
+    if run_id is None or workflow is None:
+        # StartJobRun refuses a busy job itself (ConcurrentRunsExceededException).
+        return Confirmation(True, "started by StartJobRun, which refuses a busy job itself")
+    first_job = started.target.jobs[0]
+    deadline = clock() + within
+    while True:
+        run = glue.get_workflow_run(Name=workflow, RunId=run_id, IncludeGraph=True)["Run"]
+        graph = run.get("Graph")
+        if graph is None:
+            return Confirmation(False, "Glue answered with no workflow graph to watch")
+        job_runs = [
+            job_run
+            for node in graph.get("Nodes", [])
+            if node.get("Type") == "JOB" and node.get("Name") == first_job
+            for job_run in (node.get("JobDetails") or {}).get("JobRuns", [])
+        ]
+        for job_run in job_runs:
+            refused = job_run.get("JobRunState") == "FAILED" and _CONCURRENCY_REFUSAL.search(
+                job_run.get("ErrorMessage") or ""
+            )
+            if refused:
+                holders = [b for b in find_busy_runs(glue, started.target) if b.run_id != run_id]
+                holder = holders[0] if holders else BusyRun("job", first_job, "?", "RUNNING", None)
+                raise JobBusyError(holder, refused=f"workflow {workflow} run {run_id}")
+        if job_runs:
+            latest = job_runs[-1]
+            return Confirmation(
+                True, f"{first_job} run {latest.get('Id', '?')} {latest.get('JobRunState', '?')}"
+            )
+        if clock() >= deadline:
+            return Confirmation(False, f"no run of {first_job} yet after {within:.0f} s")
+        sleep(poll)
 
 
 def new_request_id(mode: ReplayMode | str, now: datetime | None = None) -> str:
@@ -290,13 +385,21 @@ def find_busy_runs(glue: Any, target: GlueTarget) -> list[BusyRun]:
 
 
 def start_replay(
-    glue: Any, s3: Any, config: DeploymentConfig, target: GlueTarget, args: JobArguments
+    glue: Any,
+    s3: Any,
+    config: DeploymentConfig,
+    target: GlueTarget,
+    args: JobArguments,
+    *,
+    confirm_within: float = CONFIRM_SECONDS,
 ) -> StartedReplay:
     """Upload the ids if needed, then start ``target``'s workflow run or job run.
 
     Does not check for busy runs first (see :func:`find_busy_runs`), but a run that started in
-    between is still caught: Glue's ``ConcurrentRunsExceededException`` becomes a
-    :class:`JobBusyError` naming the run that holds the job.
+    between is still caught: Glue's ``ConcurrentRunsExceededException`` (a job run), or a workflow
+    run whose first job run Glue refused for concurrency (:func:`confirm_started`, watched for up
+    to ``confirm_within`` seconds), becomes a :class:`JobBusyError` naming the run that holds
+    the job.
     """
     from botocore.exceptions import ClientError
 
@@ -317,13 +420,15 @@ def start_replay(
     try:
         if target.workflow:
             response = glue.start_workflow_run(Name=target.workflow, RunProperties=properties)
-            return StartedReplay(
+            started = StartedReplay(
                 request.request_id,
                 target,
                 properties,
                 workflow_run_id=response["RunId"],
                 ids_file=ids_file,
             )
+            confirmation = confirm_started(glue, started, within=confirm_within)
+            return replace(started, confirmation=confirmation)
         arguments = as_job_arguments(properties)
         run_ids = {
             job: glue.start_job_run(JobName=job, Arguments=arguments)["JobRunId"]

@@ -21,8 +21,11 @@
 #
 # Two workflows and not one: a workflow has one start trigger, and a SCHEDULED trigger is not
 # what StartWorkflowRun fires on demand. Both share the jobs; each job runs one at a time
-# (max_concurrent_runs = 1: Delta on S3 is single-writer), so a replay that meets a running BAU
-# run is refused as busy (ConcurrentRunsExceededException) instead of racing it.
+# (max_concurrent_runs = 1: Delta on S3 is single-writer), so a replay never races a running BAU
+# run. The trigger checks for runs in progress before starting; a workflow's max_concurrent_runs
+# counts runs of that workflow only, so a BAU run that starts in between lets StartWorkflowRun
+# succeed and makes the replay run's ingest job run fail at once (refused for concurrency,
+# nothing written), which the trigger watches for and reports as busy.
 #
 # One publish job for all pipelines, <prefix>-publish: it drains every entity's outbox to its
 # sink. It is started by a CONDITIONAL trigger in each workflow of each pipeline (publish when

@@ -40,29 +40,29 @@ locals {
     { publish = { reads = ["outbox"], writes = ["dead_letter", "runs/publish", "_publish"] } },
   )
 
-  # A table's objects, its key (a directory HEAD) and the marker some Hadoop S3 clients write
-  # for an empty directory ("<dir>_$folder$"). A table is a path: raw/customers, runs/ingest/customers.
+  # A table's objects and its key: Glue 5.1 reads and writes s3:// through Hadoop's S3A, which
+  # HEADs "<dir>" and "<dir>/" to tell a folder from a file ("<dir>/" is covered by "<dir>/*").
+  # A table is a path: raw/customers, runs/ingest/customers.
   table_objects = {
     for key, job in local.role_tables : key => {
       read = flatten([
         for table in distinct(concat(job.reads, job.writes)) : [
           "${local.warehouse_objects}/${table}",
           "${local.warehouse_objects}/${table}/*",
-          "${local.warehouse_objects}/${table}_$folder$",
         ]
       ])
       write = flatten([
         for table in job.writes : [
           "${local.warehouse_objects}/${table}",
           "${local.warehouse_objects}/${table}/*",
-          "${local.warehouse_objects}/${table}_$folder$",
         ]
       ])
     }
   }
-  # The folders above a job's tables (the warehouse prefix itself, raw above raw/customers): a
-  # Hadoop S3 client HEADs them to check that they are folders, not files. Only their marker
-  # keys, which hold no data: the exact key, with a trailing slash, and "<dir>_$folder$".
+  # The folders above a job's tables (the warehouse prefix itself, raw above raw/customers): S3A
+  # HEADs them to check that they are folders, not files. Only the keys it asks for, which hold
+  # no data: the exact key and its directory marker "<dir>/". (The "<dir>_$folder$" markers of
+  # EMRFS, which Glue 5.1 no longer uses, are not granted.)
   folder_markers = {
     for key, job in local.role_tables : key => flatten([
       # Every folder above a table (runs/ and runs/ingest/ above runs/ingest/<entity>).
@@ -71,7 +71,7 @@ locals {
           for depth in range(1, length(split("/", table))) :
           "${local.warehouse_objects}/${join("/", slice(split("/", table), 0, depth))}"
         ]
-      ]))) : [folder, "${folder}/", "${folder}_$folder$"]
+      ]))) : [folder, "${folder}/"]
     ])
   }
   glue_log_groups  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws-glue/*"
@@ -97,14 +97,13 @@ locals {
     for sink in local.file_sinks : [
       "${sink.bucket_arn}/${sink.prefix}",
       "${sink.bucket_arn}/${sink.prefix}/*",
-      "${sink.bucket_arn}/${sink.prefix}_$folder$",
     ]
   ])
-  # The marker keys of the folders above a file sink's prefix (a Hadoop S3 client HEADs them).
+  # The keys of the folders above a file sink's prefix (S3A HEADs them).
   file_sink_folder_markers = distinct(flatten([
     for sink in local.file_sinks : [
       for depth in range(1, length(split("/", sink.prefix))) : [
-        for suffix in ["", "/", "_$folder$"] :
+        for suffix in ["", "/"] :
         "${sink.bucket_arn}/${join("/", slice(split("/", sink.prefix), 0, depth))}${suffix}"
       ]
     ]
@@ -526,10 +525,11 @@ resource "aws_iam_role" "lambda" {
 }
 
 data "aws_iam_policy_document" "lambda" {
-  # Every pipeline's replay workflow: the request names its entity.
+  # Every pipeline's replay workflow: the request names its entity. GetWorkflowRun watches the
+  # started run until Glue accepts (or refuses, for concurrency) its first job run.
   statement {
     sid       = "StartReplayWorkflows"
-    actions   = ["glue:StartWorkflowRun"]
+    actions   = ["glue:StartWorkflowRun", "glue:GetWorkflowRun"]
     resources = [for workflows in local.workflow_arns : workflows.replay]
   }
 

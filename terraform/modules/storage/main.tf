@@ -121,6 +121,10 @@ resource "aws_s3_bucket_logging" "data" {
   bucket        = aws_s3_bucket.data[each.key].id
   target_bucket = aws_s3_bucket.access_logs.id
   target_prefix = "${each.key}/"
+
+  # S3 checks, when logging is turned on, that the target bucket lets the logging service write
+  # (InvalidTargetBucketForLogging otherwise): its policy must exist first.
+  depends_on = [aws_s3_bucket_policy.access_logs]
 }
 
 # Warehouse and artifacts share their rules: files VACUUMed out of a Delta table, and older
