@@ -7,15 +7,20 @@ KAFKA  := .cache/kafka
 # checkov pins boto3 and packaging versions that clash with ours: it lives in its own venv.
 CHECKOV_VENV := .cache/checkov-venv
 CHECKOV_VERSION := 3.3.30
+# The Spark 4 profile (AWS Glue 6.0's Spark line: Spark 4.1.1, Scala 2.13, Delta Lake 4.2.0) on
+# this machine's Python: its own venv and jar cache, the same suite (`make test-spark4`).
+VENV_SPARK4 := .venv-spark4
+JARS_SPARK4 := .cache/jars-spark4
 export GLUE_REPLAY_JARS_DIR := $(CURDIR)/$(JARS)
 export TZ := UTC
 
-.PHONY: help setup demo test check soak benchmark bench-ingest bench-publish lint typecheck unit package package-dynamodb-logstore clean
+.PHONY: help setup demo test test-spark4 check soak benchmark bench-ingest bench-publish lint typecheck unit package package-dynamodb-logstore clean
 
 help:
 	@echo "make demo   - start the sample API and run full, BAU and targeted replays on local Spark + Delta"
 	@echo "make test   - ruff, mypy (strict) and the whole pytest suite (what CI runs)"
 	@echo "make check  - the inner loop: ruff, mypy and the tests not marked slow (~1 min)"
+	@echo "make test-spark4 - the whole pytest suite on Spark 4.1.1 + Delta 4.2.0 (Glue 6.0's line), own venv"
 	@echo "make soak   - the model-based test's long profile (>= 200 random steps, ~1 h); summary in docs/SOAK.md"
 	@echo "make setup  - build .venv and fetch the Delta jars (done by demo/test when needed)"
 	@echo "make package - build dist/ (the wheel for Glue, the Lambda zip) for terraform/"
@@ -34,6 +39,18 @@ $(VENV)/.installed: setup.py
 
 $(JARS)/.fetched: scripts/fetch_jars.py
 	$(PYTHON) scripts/fetch_jars.py $(JARS)
+	touch $@
+
+# `dev` with the Spark 4 pins (setup.py's SPARK4) instead of Glue 5.1's.
+$(VENV_SPARK4)/.installed: setup.py
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "glue-replay needs Python 3.11 (AWS Glue 5.1); set PYTHON=..."'
+	test -x $(VENV_SPARK4)/bin/python || $(PYTHON) -m venv $(VENV_SPARK4)
+	$(VENV_SPARK4)/bin/pip install --quiet --upgrade pip
+	$(VENV_SPARK4)/bin/pip install --quiet -e '.[dev-spark4]'
+	touch $@
+
+$(JARS_SPARK4)/.fetched: scripts/fetch_jars.py
+	$(PYTHON) scripts/fetch_jars.py --spark 4.1 $(JARS_SPARK4)
 	touch $@
 
 # The Kafka broker the Kafka sink's tests start (KRaft, loopback): its jars from Maven Central.
@@ -69,6 +86,10 @@ unit: setup $(CHECKOV_VENV)/.installed
 
 test: lint typecheck unit
 
+test-spark4: $(VENV_SPARK4)/.installed $(JARS_SPARK4)/.fetched $(KAFKA)/classpath.txt $(CHECKOV_VENV)/.installed
+	GLUE_REPLAY_JARS_DIR=$(CURDIR)/$(JARS_SPARK4) CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov \
+		$(VENV_SPARK4)/bin/pytest
+
 check: lint typecheck
 	$(BIN)/pytest -m "not slow" -q
 
@@ -83,4 +104,4 @@ package-dynamodb-logstore: package
 	$(PYTHON) scripts/fetch_jars.py dist io.delta:delta-storage-s3-dynamodb:3.3.2
 
 clean:
-	rm -rf $(VENV) .cache warehouse dist build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_SPARK4) .cache warehouse dist build .pytest_cache .mypy_cache .ruff_cache

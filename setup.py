@@ -7,12 +7,15 @@ so they are not install requirements: the ``local`` extra pins them for local ru
 from setuptools import find_packages, setup
 
 LOCAL = ["pyspark==3.5.6", "delta-spark==3.3.2"]
+#: AWS Glue 6.0's Spark line (Spark 4.1.1, Scala 2.13, Delta Lake 4.2.0), for `make test-spark4`:
+#: the `dev-spark4` extra is `dev` with these pins instead of LOCAL's.
+SPARK4 = ["pyspark==4.1.1", "delta-spark==4.2.0"]
 #: The operator CLI: `glue-replay status` reads the runs ledger with delta-rs (no JVM).
 CLI = ["deltalake==1.6.6"]
 #: The Kafka sink's client (a wheel with librdkafka inside); the AWS sinks need only boto3.
 KAFKA = ["confluent-kafka==2.16.1"]
-DEV = [
-    *LOCAL,
+#: Everything a developer runs besides Spark and Delta themselves.
+TOOLS = [
     *KAFKA,
     "pytest==9.2.0",
     "chispa==0.12.0",
@@ -26,6 +29,8 @@ DEV = [
     "python-hcl2==8.1.4",
     "hypothesis==6.170.17",  # the model-based test of every replay invariant
 ]
+DEV = [*LOCAL, *TOOLS]
+DEV_SPARK4 = [*SPARK4, *TOOLS]
 
 setup(
     name="glue-replay",
@@ -41,7 +46,14 @@ setup(
     packages=find_packages("lib", exclude=["glue_replay_devtools", "glue_replay_devtools.*"]),
     package_data={"glue_replay": ["py.typed"], "glue_replay_examples": ["py.typed"]},
     install_requires=["boto3>=1.34"],
-    extras_require={"local": LOCAL, "cli": CLI, "kafka": KAFKA, "dev": DEV},
+    extras_require={
+        "local": LOCAL,
+        "cli": CLI,
+        "kafka": KAFKA,
+        "dev": DEV,
+        "spark4": SPARK4,
+        "dev-spark4": DEV_SPARK4,
+    },
     entry_points={
         "console_scripts": ["glue-replay = glue_replay.trigger.cli:main"],
         # The bundled pipelines, found by the CLI and the demo like any user's.

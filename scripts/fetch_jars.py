@@ -3,10 +3,20 @@
 Spark on AWS Glue 5.1 gets Delta from ``--datalake-formats delta`` and ships a PostgreSQL JDBC
 driver; locally we put the same artifacts (io.delta:delta-spark_2.12:3.3.2,
 io.delta:delta-storage:3.3.2) and the PostgreSQL driver the JDBC source is tested with
-(org.postgresql:postgresql:42.7.14) on Spark's classpath. Every jar is checked against the SHA-1
+(org.postgresql:postgresql:42.7.14) on Spark's classpath. For a warehouse on S3 (``s3://`` read and
+written through Hadoop's S3A, as Glue 5.1 does), the S3A connector matching the Hadoop that
+pyspark 3.5.6 bundles (hadoop-client-api 3.3.4): org.apache.hadoop:hadoop-aws:3.3.4 and the AWS
+SDK it was built against (com.amazonaws:aws-java-sdk-bundle:1.12.262, ``aws-java-sdk.version``
+in hadoop-project 3.3.4's POM; the bundle is ~280 MB). Every jar is checked against the SHA-1
 that Maven Central publishes beside it.
 
-    python scripts/fetch_jars.py [DEST [group:artifact:version ...]]   # default: .cache/jars
+``--spark 4.1`` fetches the Delta artifacts of AWS Glue 6.0's Spark line instead
+(io.delta:delta-spark_2.13:4.2.0, io.delta:delta-storage:4.2.0) for `make test-spark4`.
+``DELTA_BY_SPARK_LINE`` mirrors ``glue_replay.runtime.spark.DELTA_BY_SPARK_LINE`` (a test checks
+that they agree): this script runs before any venv exists, without pyspark.
+
+    python scripts/fetch_jars.py [--spark 3.5|4.1] [DEST [group:artifact:version ...]]
+    # default: --spark 3.5 .cache/jars
 """
 
 from __future__ import annotations
@@ -19,11 +29,26 @@ import urllib.request
 from pathlib import Path
 
 MAVEN_CENTRAL = os.environ.get("MAVEN_CENTRAL_URL", "https://repo1.maven.org/maven2")
+#: Spark line -> (Scala version, Delta version): AWS Glue 5.1's and AWS Glue 6.0's.
+DELTA_BY_SPARK_LINE = {"3.5": ("2.12", "3.3.2"), "4.1": ("2.13", "4.2.0")}
+DEFAULT_SPARK_LINE = "3.5"
+#: Fetched beside the Delta artifacts.
 ARTIFACTS = [
-    ("io.delta", "delta-spark_2.12", "3.3.2"),
-    ("io.delta", "delta-storage", "3.3.2"),
     ("org.postgresql", "postgresql", "42.7.14"),
+    ("org.apache.hadoop", "hadoop-aws", "3.3.4"),
+    ("com.amazonaws", "aws-java-sdk-bundle", "1.12.262"),
 ]
+
+
+def delta_artifacts(spark_line: str) -> list[tuple[str, str, str]]:
+    """The Delta artifacts of a Spark line: ``"4.1"`` -> delta-spark_2.13, delta-storage 4.2.0."""
+    if spark_line not in DELTA_BY_SPARK_LINE:
+        raise SystemExit(
+            f"fetch_jars: no Delta artifacts for Spark {spark_line}; "
+            f"known: {', '.join(DELTA_BY_SPARK_LINE)}"
+        )
+    scala, delta = DELTA_BY_SPARK_LINE[spark_line]
+    return [("io.delta", f"delta-spark_{scala}", delta), ("io.delta", "delta-storage", delta)]
 
 
 def _get(url: str, attempts: int = 4) -> bytes:
@@ -38,33 +63,56 @@ def _get(url: str, attempts: int = 4) -> bytes:
     raise AssertionError("unreachable")
 
 
+def _download(url: str, target: Path, attempts: int = 4) -> str:
+    """Stream ``url`` into ``target`` (a jar may be hundreds of MB); return its SHA-1."""
+    for attempt in range(1, attempts + 1):
+        digest = hashlib.sha1()  # noqa: S324 - Maven Central publishes SHA-1
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:
+                while chunk := response.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+            return digest.hexdigest()
+        except OSError as exc:
+            if attempt == attempts:
+                target.unlink(missing_ok=True)
+                raise SystemExit(f"fetch_jars: could not download {url}: {exc}") from exc
+            time.sleep(2**attempt)
+    raise AssertionError("unreachable")
+
+
 def fetch(dest: Path, artifacts: list[tuple[str, str, str]] | None = None) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     jars = []
-    for group, artifact, version in artifacts or ARTIFACTS:
+    default = [*delta_artifacts(DEFAULT_SPARK_LINE), *ARTIFACTS]
+    for group, artifact, version in artifacts or default:
         jar = dest / f"{artifact}-{version}.jar"
         jars.append(jar)
         if jar.exists():
             continue
         url = f"{MAVEN_CENTRAL}/{group.replace('.', '/')}/{artifact}/{version}/{jar.name}"
         print(f"fetch_jars: {group}:{artifact}:{version} <- {url}", flush=True)
-        body = _get(url)
         expected = _get(url + ".sha1").decode().split()[0].strip()
-        actual = hashlib.sha1(body).hexdigest()  # noqa: S324 - Maven Central publishes SHA-1
+        partial = jar.with_suffix(".part")
+        actual = _download(url, partial)
         if actual != expected:
+            partial.unlink(missing_ok=True)
             raise SystemExit(
                 f"fetch_jars: checksum mismatch for {jar.name}: {actual} != {expected}"
             )
-        partial = jar.with_suffix(".part")
-        partial.write_bytes(body)
         partial.rename(jar)
     return jars
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(".cache/jars")
-    coordinates = [tuple(c.split(":")) for c in sys.argv[2:]]
+    argv = sys.argv[1:]
+    spark_line = DEFAULT_SPARK_LINE
+    if argv[:1] == ["--spark"] and len(argv) > 1:
+        spark_line, argv = argv[1], argv[2:]
+    target = Path(argv[0]) if argv else Path(".cache/jars")
+    coordinates = [tuple(c.split(":")) for c in argv[1:]]
     if any(len(c) != 3 for c in coordinates):
         raise SystemExit("fetch_jars: coordinates are group:artifact:version")
-    for path in fetch(target, coordinates or None):  # type: ignore[arg-type]
+    default = [*delta_artifacts(spark_line), *ARTIFACTS]
+    for path in fetch(target, coordinates or default):  # type: ignore[arg-type]
         print(f"fetch_jars: ok {path}")

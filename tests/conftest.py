@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,6 @@ os.environ["TZ"] = "UTC"
 time.tzset()
 
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("GLUE_REPLAY_JARS_DIR", str(REPO / ".cache" / "jars"))
 
 #: JVM flags of the Spark drivers the tests start in processes of their own (``SPARK_SUBMIT_OPTS``
 #: reaches the driver JVM that spark-submit launches; every job process inherits it): the C1
@@ -26,6 +26,15 @@ JOB_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 os.environ.setdefault("SPARK_SUBMIT_OPTS", JOB_JVM_OPTIONS)
 
 from pyspark.sql import SparkSession  # noqa: E402 - after TZ is fixed for the JVM and Python
+
+from glue_replay.runtime.spark import delta_artifacts  # noqa: E402
+
+#: The Delta jars of the installed pyspark's line (``.cache/jars``; ``.cache/jars-spark4`` in
+#: ``.venv-spark4``), for this session and the jobs the tests start; and the venv running the
+#: tests for the jobs they start through ``scripts/spark-submit``.
+os.environ.setdefault("GLUE_REPLAY_JARS_DIR", str(REPO / delta_artifacts().cache))
+if sys.prefix != sys.base_prefix:
+    os.environ.setdefault("GLUE_REPLAY_VENV", sys.prefix)
 
 #: Modules that run whole jobs, real servers or Terraform: `make test` runs them, `make check`
 #: (the inner loop) skips them with ``-m "not slow"``.
@@ -47,6 +56,8 @@ SLOW_MODULES = frozenset(
         "test_replay_model",
         "test_publish",
         "test_sinks_kafka",
+        "test_s3_warehouse",
+        "test_deployment",
     }
 )
 

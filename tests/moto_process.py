@@ -144,7 +144,8 @@ def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
 @contextmanager
 def _moto_server(log_folder: Path, tls: tuple[Path, Path] | None) -> Iterator[str]:
     port = free_port()
-    command = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    launcher = Path(__file__).with_name("moto_launcher.py")  # moto_server, with a moto bug fixed
+    command = [sys.executable, str(launcher), "-H", "127.0.0.1", "-p", str(port)]
     context = None
     if tls is not None:
         command += ["--ssl-cert", str(tls[0]), "--ssl-key", str(tls[1])]

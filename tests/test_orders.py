@@ -242,6 +242,26 @@ def test_normalize_orders_types_cleans_and_quarantines(spark: SparkSession) -> N
     )  # fmt: skip
 
 
+def test_lines_summing_past_any_decimal_22_are_totalled_exactly_and_quarantined(
+    spark: SparkSession,
+) -> None:
+    # 11 lines of the largest quantity and price: a sum past decimal(22,2), which ANSI mode
+    # (Spark 4) raised as an error and Spark 3.5 made a null total that let the order through.
+    largest = {"sku": "SKU-9", "quantity": "999999999", "unit_price": "9999999999.99"}
+    record = {
+        "id": "1", "customer_id": "7", "amount": "10.00", "currency": "EUR", "status": "paid",
+        "created_at": "2026-05-01T10:00:00Z", "updated_at": "2026-05-02T10:00:00Z",
+        "line_items": [largest] * 11,
+    }  # fmt: skip
+    raw = spark.createDataFrame([("1", json.dumps(record))], "id string, payload string")
+    normalized = normalize_orders(raw).select("id", "amount", "quarantine_reason")
+    assert_rows(
+        normalized,
+        [("1", D("10.00"), "line items total 109999999889890000000.11, not the amount 10.00")],
+        "id string, amount decimal(12,2), quarantine_reason string",
+    )
+
+
 # --- every mode, through the job entry points ---------------------------------------------------
 
 

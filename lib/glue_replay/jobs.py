@@ -179,7 +179,7 @@ def run_publish_job(
         if spark is None:
             from glue_replay.runtime import build_spark_session
 
-            spark = build_spark_session(f"glue-replay-{job}")
+            spark = build_spark_session(f"glue-replay-{job}", warehouse=args.warehouse)
         from glue_replay.pipelines.publish import run_publish
         from glue_replay.pipelines.stage import utc_now
 
@@ -238,7 +238,7 @@ def run_job(
         if spark is None:
             from glue_replay.runtime import build_spark_session
 
-            spark = build_spark_session(f"glue-replay-{job}")
+            spark = build_spark_session(f"glue-replay-{job}", warehouse=args.warehouse)
         stage(spark, args)
     except InvalidRequestError as exc:
         return _refuse(job, exc)

@@ -4,8 +4,33 @@ On AWS Glue 5.1 (``--datalake-formats delta``) Spark, Delta and ``awsglue`` are 
 session is the GlueContext's. Locally we build a ``local[*]`` session with the same Delta
 artifacts (``io.delta:delta-spark_2.12:3.3.2``, ``io.delta:delta-storage:3.3.2``) taken from the
 cache that ``make setup`` fills (``scripts/fetch_jars.py``), or, failing that, resolved by Spark
-from Maven Central. The PostgreSQL JDBC driver (``org.postgresql:postgresql:42.7.14``) of the
-JDBC source joins them the same way (Glue ships its own driver, or takes one by ``--extra-jars``).
+from Maven Central. With pyspark 4.1 installed (AWS Glue 6.0's line, ``make test-spark4``), it
+takes Glue 6.0's instead (``io.delta:delta-spark_2.13:4.2.0``, ``io.delta:delta-storage:4.2.0``,
+cached in ``.cache/jars-spark4``): see :data:`DELTA_BY_SPARK_LINE`. The PostgreSQL JDBC driver
+(``org.postgresql:postgresql:42.7.14``) of the JDBC source joins them the same way (Glue ships
+its own driver, or takes one by ``--extra-jars``).
+
+**A warehouse on S3.** On Glue 5.1, ``s3://`` is read and written through Hadoop's S3A file
+system with the job role's credentials; the GlueContext's session is used as it is and nothing
+below applies. A local session does the same: it puts Hadoop's S3A connector on the classpath
+(``org.apache.hadoop:hadoop-aws:3.3.4``, the Hadoop that pyspark 3.5.6 bundles, and the AWS SDK
+it was built against, ``com.amazonaws:aws-java-sdk-bundle:1.12.262``, both cached by
+``make setup``) and maps both ``s3://`` and ``s3a://`` to ``S3AFileSystem``. It honours the
+standard AWS environment, as boto3 and the AWS CLI do:
+
+- ``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL`` (an S3-compatible endpoint: MinIO,
+  LocalStack, moto): ``fs.s3a.endpoint``, with path-style access, and TLS as the URL's scheme
+  says (unless ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``);
+- ``AWS_REGION``, else ``AWS_DEFAULT_REGION``: ``fs.s3a.endpoint.region``;
+- credentials: S3A's own keys if set (``fs.s3a.access.key``, ``.secret.key``, ``.session.token``),
+  then the AWS SDK's default chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/
+  ``AWS_SESSION_TOKEN``, web identity, ``AWS_PROFILE`` and ``~/.aws``, container and instance
+  credentials). S3A 3.3.4's own default list reads the environment but no profile.
+
+Credentials are never copied into the Spark or Hadoop configuration: the SDK reads them where
+they are, so no secret reaches a log line, an exception or a printed configuration. A session
+whose warehouse is on S3 refuses to start without the cached S3A jars (``make setup``); any
+other session only warns that ``s3://`` paths will not work.
 """
 
 from __future__ import annotations
@@ -15,21 +40,80 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyspark
 from pyspark.sql import SparkSession
 
 from glue_replay.errors import GlueReplayError
 
 log = logging.getLogger(__name__)
 
-DELTA_PACKAGES = ("io.delta:delta-spark_2.12:3.3.2", "io.delta:delta-storage:3.3.2")
-DELTA_JARS = ("delta-spark_2.12-3.3.2.jar", "delta-storage-3.3.2.jar")
+
+@dataclass(frozen=True)
+class DeltaArtifacts:
+    """The Delta artifacts of one Spark line, and the folder under the checkout caching them."""
+
+    scala: str
+    delta: str
+    cache: str
+
+    @property
+    def packages(self) -> tuple[str, str]:
+        return (
+            f"io.delta:delta-spark_{self.scala}:{self.delta}",
+            f"io.delta:delta-storage:{self.delta}",
+        )
+
+    @property
+    def jars(self) -> tuple[str, str]:
+        return (f"delta-spark_{self.scala}-{self.delta}.jar", f"delta-storage-{self.delta}.jar")
+
+
+#: The Delta artifacts of a local session, by the installed pyspark's major.minor: AWS Glue 5.1's
+#: line (Spark 3.5.6) and AWS Glue 6.0's (Spark 4.1.1). scripts/fetch_jars.py mirrors this table.
+DELTA_BY_SPARK_LINE = {
+    "3.5": DeltaArtifacts(scala="2.12", delta="3.3.2", cache=".cache/jars"),
+    "4.1": DeltaArtifacts(scala="2.13", delta="4.2.0", cache=".cache/jars-spark4"),
+}
+
+
+def delta_artifacts(spark_version: str = pyspark.__version__) -> DeltaArtifacts:
+    """The Delta artifacts for a pyspark version: ``"4.1.1"`` -> delta-spark_2.13 4.2.0."""
+    line = ".".join(spark_version.split(".")[:2])
+    if line not in DELTA_BY_SPARK_LINE:
+        raise GlueReplayError(
+            f"no Delta artifacts for pyspark {spark_version}: "
+            f"the Spark lines known are {', '.join(DELTA_BY_SPARK_LINE)}"
+        )
+    return DELTA_BY_SPARK_LINE[line]
+
+
 #: JDBC drivers of a local session, beside the Delta jars (scripts/fetch_jars.py fetches them).
 JDBC_DRIVER_PACKAGES = ("org.postgresql:postgresql:42.7.14",)
 JDBC_DRIVER_JARS = ("postgresql-42.7.14.jar",)
 JARS_DIR_ENV = "GLUE_REPLAY_JARS_DIR"
+
+#: Hadoop's S3A connector for pyspark 3.5.6's Hadoop (hadoop-client-api 3.3.4) and the AWS SDK
+#: that hadoop-aws 3.3.4 was built against (scripts/fetch_jars.py fetches them).
+S3A_JARS = ("hadoop-aws-3.3.4.jar", "aws-java-sdk-bundle-1.12.262.jar")
+S3A_FILE_SYSTEM = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+#: S3A's own configuration keys first (3.3.4's default list starts the same way), then the AWS
+#: SDK's whole default chain instead of its environment provider alone.
+S3A_CREDENTIAL_PROVIDERS = (
+    "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider",
+    "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+    "com.amazonaws.auth.DefaultAWSCredentialsProviderChain",
+)
+#: A local session's S3 settings, as Glue 5.1 has them: ``s3://`` and ``s3a://`` through S3A.
+S3A_SETTINGS = {
+    "spark.hadoop.fs.s3.impl": S3A_FILE_SYSTEM,
+    "spark.hadoop.fs.s3a.impl": S3A_FILE_SYSTEM,
+    "spark.hadoop.fs.s3a.aws.credentials.provider": ",".join(S3A_CREDENTIAL_PROVIDERS),
+}
 
 #: Settings every session gets, on Glue too: UTC everywhere, and Spark 3's strict datetime parser
 #: (our transforms never rely on the legacy one).
@@ -59,11 +143,21 @@ def running_on_glue() -> bool:
 
 
 def build_spark_session(
-    app_name: str = "glue-replay", extra_settings: dict[str, str] | None = None
+    app_name: str = "glue-replay",
+    extra_settings: dict[str, str] | None = None,
+    *,
+    warehouse: str | None = None,
 ) -> SparkSession:
-    """The session for a job: the GlueContext's on Glue, else a local Delta-enabled one."""
+    """The session for a job: the GlueContext's on Glue, else a local Delta-enabled one.
+
+    ``warehouse`` is where the job's tables are: a local session for an ``s3://`` warehouse
+    refuses to start (:class:`GlueReplayError`) when the S3A jars are not cached.
+    """
     started = time.monotonic()
-    spark = _glue_session() if running_on_glue() else _local_session(app_name, extra_settings)
+    if running_on_glue():
+        spark = _glue_session()
+    else:
+        spark = _local_session(app_name, extra_settings, warehouse)
     for key, value in SESSION_SETTINGS.items():
         spark.conf.set(key, value)
     log.info("spark session ready in %.1fs", time.monotonic() - started)
@@ -72,14 +166,16 @@ def build_spark_session(
 
 def _glue_session() -> SparkSession:
     from awsglue.context import GlueContext
-    from pyspark.context import SparkContext
+    from pyspark import SparkContext  # pyspark.context on 3.5, pyspark.core.context on 4
 
     glue_context: Any = GlueContext(SparkContext.getOrCreate())
     session: SparkSession = glue_context.spark_session
     return session
 
 
-def _local_session(app_name: str, extra_settings: dict[str, str] | None) -> SparkSession:
+def _local_session(
+    app_name: str, extra_settings: dict[str, str] | None, warehouse: str | None
+) -> SparkSession:
     # Python hands timestamps to Spark in the process's local zone: make that UTC as well.
     os.environ["TZ"] = "UTC"
     time.tzset()
@@ -88,14 +184,14 @@ def _local_session(app_name: str, extra_settings: dict[str, str] | None) -> Spar
     # Python workers run this interpreter (the one glue_replay is installed in), not whatever
     # `python3` comes first on the PATH: sources fetch on the executors.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    settings = {**LOCAL_SETTINGS, **(extra_settings or {})}
+    settings = {**LOCAL_SETTINGS, **s3a_settings(), **(extra_settings or {})}
     for key, value in settings.items():
         builder = builder.config(key, value)
     jars = find_delta_jars() or []
     packages: list[str] = []
     if not jars:
         log.warning("Delta jars not cached (run `make setup`); resolving them from Maven Central")
-        packages += DELTA_PACKAGES
+        packages += delta_artifacts().packages
     for package, name in zip(JDBC_DRIVER_PACKAGES, JDBC_DRIVER_JARS, strict=True):
         cached = jars[0].parent / name if jars else None
         if cached is not None and cached.is_file():
@@ -103,6 +199,9 @@ def _local_session(app_name: str, extra_settings: dict[str, str] | None) -> Spar
         else:
             log.warning("%s not cached (run `make setup`); resolving it from Maven Central", name)
             packages.append(package)
+    s3a_classpath = _s3a_classpath(jars[0].parent if jars else None, warehouse, settings)
+    for key, value in s3a_classpath.items():
+        builder = builder.config(key, value)
     if jars:
         builder = builder.config("spark.jars", ",".join(str(jar) for jar in jars))
     if packages:
@@ -112,20 +211,79 @@ def _local_session(app_name: str, extra_settings: dict[str, str] | None) -> Spar
     return spark
 
 
+def s3a_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A local session's S3A settings: :data:`S3A_SETTINGS` plus what the standard AWS
+    environment (``environ``, default ``os.environ``) says about the endpoint and the region.
+    Never a credential: the AWS SDK reads those from where they are.
+
+        s3a_settings({"AWS_ENDPOINT_URL": "https://127.0.0.1:9000", "AWS_REGION": "eu-west-1"})
+        -> {..., "spark.hadoop.fs.s3a.endpoint": "https://127.0.0.1:9000",
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": "true",
+            "spark.hadoop.fs.s3a.endpoint.region": "eu-west-1"}
+    """
+    env = os.environ if environ is None else environ
+    settings = dict(S3A_SETTINGS)
+    ignore_endpoints = env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true"
+    endpoint = (
+        ""
+        if ignore_endpoints
+        else (env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip()
+    )
+    if endpoint:
+        settings["spark.hadoop.fs.s3a.endpoint"] = endpoint
+        settings["spark.hadoop.fs.s3a.path.style.access"] = "true"
+        secure = not endpoint.lower().startswith("http://")
+        settings["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(secure).lower()
+    region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+    if region:
+        settings["spark.hadoop.fs.s3a.endpoint.region"] = region
+    return settings
+
+
+def _s3a_classpath(
+    folder: Path | None, warehouse: str | None, settings: Mapping[str, str]
+) -> dict[str, str]:
+    """The cached S3A jars in ``folder`` (the Delta jars' own) as the JVMs' extra class path,
+    as Glue has them: on the class path from the start, and not in ``spark.jars``, which would
+    copy the 280 MB SDK bundle into every session's temporary folder. Without them, a warning,
+    or an error when ``warehouse`` is on S3."""
+    jars = [folder / name for name in S3A_JARS] if folder is not None else []
+    if jars and all(jar.is_file() for jar in jars):
+        return {
+            key: os.pathsep.join([*map(str, jars), *filter(None, [settings.get(key)])])
+            for key in ("spark.driver.extraClassPath", "spark.executor.extraClassPath")
+        }
+    where = str(folder) if folder is not None else "the jar cache"
+    if warehouse is not None and warehouse.lower().startswith(("s3://", "s3a://")):
+        raise GlueReplayError(
+            f"the warehouse {warehouse} is on S3 but {where} does not hold "
+            f"{' and '.join(S3A_JARS)} (Hadoop's S3A file system); run `make setup`"
+        )
+    log.warning(
+        "%s not in %s (run `make setup`): s3:// and s3a:// paths will not work in this session",
+        " and ".join(S3A_JARS),
+        where,
+    )
+    return {}
+
+
 def find_delta_jars() -> list[Path] | None:
-    """The cached Delta jars: ``$GLUE_REPLAY_JARS_DIR``, ``./.cache/jars`` or the checkout's."""
+    """The cached Delta jars of the installed pyspark's line: ``$GLUE_REPLAY_JARS_DIR``, else its
+    cache (``.cache/jars`` for Spark 3.5) in the working directory or the checkout."""
+    artifacts = delta_artifacts()
     candidates = [
         os.environ.get(JARS_DIR_ENV),
-        str(Path.cwd() / ".cache" / "jars"),
-        str(Path(__file__).resolve().parents[3] / ".cache" / "jars"),
+        str(Path.cwd() / artifacts.cache),
+        str(Path(__file__).resolve().parents[3] / artifacts.cache),
     ]
     for folder in filter(None, candidates):
-        jars = [Path(folder) / name for name in DELTA_JARS]
+        jars = [Path(folder) / name for name in artifacts.jars]
         if all(jar.is_file() for jar in jars):
             return jars
     if os.environ.get(JARS_DIR_ENV):
         raise GlueReplayError(
-            f"{JARS_DIR_ENV}={os.environ[JARS_DIR_ENV]} does not hold {', '.join(DELTA_JARS)}; "
+            f"{JARS_DIR_ENV}={os.environ[JARS_DIR_ENV]} does not hold {', '.join(artifacts.jars)}; "
             "run `make setup` or unset it"
         )
     return None

@@ -23,8 +23,11 @@ from pyspark.sql.types import (
 from glue_replay.transforms.common import parse_utc_timestamp, trimmed_or_null
 
 MONEY = DecimalType(12, 2)
-#: A line total or an order's sum of lines: room for a quantity times a price, summed.
-_TOTAL = DecimalType(22, 2)
+#: An order's sum of lines. A line (a quantity under 10^9 times a price under 10^10) is under
+#: 10^19, so the widest decimal holds the exact sum of any array Spark can hold (under 2^31
+#: lines): the sum never overflows, which ANSI mode (Spark 4's default) would raise as an error
+#: and Spark 3.5 turned into a null total that let a wrong order through.
+_TOTAL = DecimalType(38, 2)
 
 #: The payload as the source query builds it. Every leaf is read as text: types are decided
 #: here, so a wrongly typed field becomes a quarantine reason instead of a silent null.
@@ -138,7 +141,7 @@ def with_order_columns(parsed: DataFrame) -> DataFrame:
 
 
 def line_items_total(items: Column) -> Column:
-    """The sum of ``quantity * unit_price`` over an order's line items, as ``decimal(22,2)``.
+    """The sum of ``quantity * unit_price`` over an order's line items, as ``decimal(38,2)``.
 
     [{q: 2, p: 9.95}, {q: 1, p: 5.00}] -> 24.90
     """
