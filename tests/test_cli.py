@@ -159,6 +159,8 @@ def test_a_targeted_replay_starts_one_workflow_run_carrying_the_request(
         "started on AWS Glue:",
         f"  workflow {WORKFLOW} run {run['WorkflowRunId']}",
         f"    jobs: {INGEST} -> {NORMALIZE} (normalize after ingest)",
+        # moto runs no workflow and answers without a graph (tests/test_confirm_start.py)
+        "  not confirmed: Glue answered with no workflow graph to watch",
         f"follow it: glue-replay status {request_id} --entity customers",
     ]
     # The workflow starts the jobs; the CLI starts none itself.
@@ -603,6 +605,7 @@ def test_a_replay_of_one_entity_starts_its_own_workflow_and_waits_only_for_its_o
         "started on AWS Glue:",
         f"  workflow {ORDERS.workflow_name} run {run['WorkflowRunId']}",
         f"    jobs: {ORDERS.ingest_job} -> {ORDERS.normalize_job} (normalize after ingest)",
+        "  not confirmed: Glue answered with no workflow graph to watch",
         "follow it: glue-replay status orders-fix-1 --entity orders",
     ]
     assert two.workflow_runs(CUSTOMERS.workflow_name) == []
