@@ -346,30 +346,25 @@ def test_the_deployed_lambda_accepts_a_request_and_refuses_a_bad_one(
         "python3.11",
         "glue_replay.trigger.lambda_handler.handler",
     )
-    uploaded = next(
-        obj
-        for obj in deployment.client("s3").list_objects_v2(Bucket=artifacts_bucket(deployment))[
-            "Contents"
-        ]
-        if obj["Key"].endswith("glue_replay_lambda.zip")
-    )
-    body = (
-        deployment.client("s3")
-        .get_object(Bucket=artifacts_bucket(deployment), Key=uploaded["Key"])["Body"]
-        .read()
-    )
+    s3, bucket = deployment.client("s3"), artifacts_bucket(deployment)
+    [key] = [
+        listed["Key"]
+        for listed in s3.list_objects_v2(Bucket=bucket)["Contents"]
+        if listed["Key"].endswith("glue_replay_lambda.zip")
+    ]
+    package = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     task = tmp_path / "task"  # what Lambda puts at /var/task
-    zipfile.ZipFile(io.BytesIO(body)).extractall(task)
+    zipfile.ZipFile(io.BytesIO(package)).extractall(task)
     environment = configuration["Environment"]["Variables"]
 
     accepted = invoke(deployment, task, environment, {"entity": "orders", "mode": "targeted",
                                                       "ids": ["1042", "7"]})  # fmt: skip
     assert accepted["module"].startswith(str(task))  # the zip's code, not the checkout's
     assert accepted["statusCode"] == 202, accepted
-    body = json.loads(accepted["body"])
+    answer = json.loads(accepted["body"])
     orders = json.loads(deployment.cli_config.read_text(encoding="utf-8"))["pipelines"]["orders"]
     [run] = deployment.client("glue").get_workflow_runs(Name=orders["workflow_name"])["Runs"]
-    assert body["workflow_run_id"] == run["WorkflowRunId"]
+    assert answer["workflow_run_id"] == run["WorkflowRunId"]
     assert run["WorkflowRunProperties"]["ids"] == "1042,7"
 
     refused = invoke(deployment, task, environment, {"entity": "orders", "mode": "targeted",
@@ -500,9 +495,7 @@ def delta_rows(deployment: Deployment, uri: str, columns: list[str]) -> list[tup
 
 
 def artifacts_bucket(deployment: Deployment) -> str:
-    outputs = json.loads(deployment.terraform("output", "-json").stdout)
     names = [b["Name"] for b in deployment.client("s3").list_buckets()["Buckets"]]
-    del outputs
     return next(name for name in names if "-artifacts-" in name)
 
 
