@@ -69,6 +69,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+#: The suite's session: two cores, small sizes (tests that start a session of their own reuse it).
+TEST_SESSION_SETTINGS = {
+    "spark.master": "local[2]",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.databricks.delta.snapshotPartitions": "1",
+    "spark.sql.adaptive.enabled": "false",
+    "spark.databricks.delta.autoCompact.enabled": "false",
+}
+
+
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
     from glue_replay.runtime import build_spark_session
@@ -79,14 +90,7 @@ def spark() -> Iterator[SparkSession]:
     try:
         session = build_spark_session(
             "glue-replay-tests",
-            extra_settings={
-                "spark.master": "local[2]",
-                "spark.sql.shuffle.partitions": "2",
-                "spark.default.parallelism": "2",
-                "spark.databricks.delta.snapshotPartitions": "1",
-                "spark.sql.adaptive.enabled": "false",
-                "spark.databricks.delta.autoCompact.enabled": "false",
-            },
+            extra_settings=TEST_SESSION_SETTINGS,
         )
     finally:
         if job_jvm_options is not None:

@@ -41,10 +41,11 @@ from chispa import assert_df_equality
 from deltalake import DeltaTable, QueryBuilder
 from pyspark.sql import SparkSession
 
-from conftest import JOB_JVM_OPTIONS
+from conftest import JOB_JVM_OPTIONS, TEST_SESSION_SETTINGS
 from glue_replay.errors import GlueReplayError
 from glue_replay.runtime import build_spark_session
 from glue_replay.runtime.spark import S3A_JARS, s3a_settings
+from glue_replay.testing import SteppingClock
 from glue_replay_devtools.sample_api import SampleApiServer
 from glue_replay_examples.customers.transforms import CUSTOMER_SCHEMA
 from moto_process import FAKE_AWS_ENVIRONMENT, REGION, TlsEndpoint, running_tls_moto_server
@@ -64,15 +65,8 @@ CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
     "AWS_SESSION_TOKEN": SESSION_TOKEN,
 }
-#: The suite's session's small sizes, for the driver's session too (see conftest.py).
-DRIVER_SETTINGS = {
-    "spark.master": "local[2]",
-    "spark.sql.shuffle.partitions": "2",
-    "spark.default.parallelism": "2",
-    "spark.databricks.delta.snapshotPartitions": "1",
-    "spark.sql.adaptive.enabled": "false",
-    "spark.databricks.delta.autoCompact.enabled": "false",
-}
+#: The suite's session's small sizes, for the driver's session too.
+DRIVER_SETTINGS = TEST_SESSION_SETTINGS
 DIE_BEFORE_MERGE = "glue_replay.pipelines.normalize:_merge_latest"
 JOB_TIMEOUT = 300
 
@@ -92,19 +86,6 @@ JAVA_MISSING = _java_tools_missing()
 def T(hours: float = 0) -> datetime:  # noqa: N802 - reads as a time literal in expectations
     """``NOW + hours`` as the naive UTC datetime Spark hands back."""
     return (NOW + timedelta(hours=hours)).replace(tzinfo=None)
-
-
-class SteppingClock:
-    """The jobs' and the API's clock: stands still until the test moves it."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 class Driver:
