@@ -44,7 +44,7 @@ from pyspark.sql import SparkSession
 from conftest import JOB_JVM_OPTIONS, TEST_SESSION_SETTINGS
 from glue_replay.errors import GlueReplayError
 from glue_replay.runtime import build_spark_session
-from glue_replay.runtime.spark import S3A_JARS, s3a_settings
+from glue_replay.runtime.spark import s3a_artifacts, s3a_settings
 from glue_replay.testing import SteppingClock
 from glue_replay_devtools.sample_api import SampleApiServer
 from glue_replay_examples.customers.transforms import CUSTOMER_SCHEMA
@@ -238,17 +238,28 @@ def api(clock: SteppingClock) -> Iterator[SampleApiServer]:
         yield server
 
 
-def test_local_sessions_read_the_s3_endpoint_and_region_from_the_aws_environment() -> None:
+#: S3A's credential providers by Spark line: its own keys, then the AWS SDK's default chain (S3A
+#: 3.3.4, pyspark 3.5's, is built on SDK v1; S3A 3.4.2, pyspark 4.1's, on SDK v2).
+CREDENTIAL_PROVIDERS = {
+    "3.5.6": "com.amazonaws.auth.DefaultAWSCredentialsProviderChain",
+    "4.1.1": "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider",
+}
+
+
+@pytest.mark.parametrize("spark_version", sorted(CREDENTIAL_PROVIDERS))
+def test_local_sessions_read_the_s3_endpoint_and_region_from_the_aws_environment(
+    spark_version: str,
+) -> None:
     base = {
         "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
         "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
         "spark.hadoop.fs.s3a.aws.credentials.provider": (
             "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider,"
             "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider,"
-            "com.amazonaws.auth.DefaultAWSCredentialsProviderChain"
+            + CREDENTIAL_PROVIDERS[spark_version]
         ),
     }
-    assert s3a_settings({}) == base
+    assert s3a_settings({}, spark_version) == base
     secrets = {"AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_SESSION_TOKEN": SESSION_TOKEN}
     environment = {
         **secrets,
@@ -258,7 +269,7 @@ def test_local_sessions_read_the_s3_endpoint_and_region_from_the_aws_environment
         "AWS_DEFAULT_REGION": "us-west-2",
         "AWS_REGION": "eu-west-1",
     }
-    assert s3a_settings(environment) == {
+    assert s3a_settings(environment, spark_version) == {
         **base,
         "spark.hadoop.fs.s3a.endpoint": "https://s3.internal.example:9443",
         "spark.hadoop.fs.s3a.path.style.access": "true",
@@ -267,7 +278,7 @@ def test_local_sessions_read_the_s3_endpoint_and_region_from_the_aws_environment
     }
     # The generic endpoint and region when there is no S3 one; plain HTTP only when it says so.
     del environment["AWS_ENDPOINT_URL_S3"], environment["AWS_REGION"]
-    assert s3a_settings(environment) == {
+    assert s3a_settings(environment, spark_version) == {
         **base,
         "spark.hadoop.fs.s3a.endpoint": "http://127.0.0.1:9000",
         "spark.hadoop.fs.s3a.path.style.access": "true",
@@ -275,23 +286,26 @@ def test_local_sessions_read_the_s3_endpoint_and_region_from_the_aws_environment
         "spark.hadoop.fs.s3a.endpoint.region": "us-west-2",
     }
     ignored = {**environment, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"}
-    assert s3a_settings(ignored) == {**base, "spark.hadoop.fs.s3a.endpoint.region": "us-west-2"}
+    assert s3a_settings(ignored, spark_version) == {
+        **base,
+        "spark.hadoop.fs.s3a.endpoint.region": "us-west-2",
+    }
 
 
 def test_a_session_for_an_s3_warehouse_needs_the_s3a_jars(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Refused before any JVM starts, naming what is missing and how to get it."""
+    hadoop_aws, sdk_bundle = s3a_artifacts().jars  # the installed Spark line's
     for jar in Path(os.environ["GLUE_REPLAY_JARS_DIR"]).glob("*.jar"):
-        if jar.name not in S3A_JARS:
+        if jar.name not in (hadoop_aws, sdk_bundle):
             (tmp_path / jar.name).symlink_to(jar)
     monkeypatch.setenv("GLUE_REPLAY_JARS_DIR", str(tmp_path))
     with pytest.raises(GlueReplayError) as refused:
         build_spark_session("never-started", warehouse="s3://lake/wh")
     assert str(refused.value) == (
         f"the warehouse s3://lake/wh is on S3 but {tmp_path} does not hold "
-        "hadoop-aws-3.3.4.jar and aws-java-sdk-bundle-1.12.262.jar (Hadoop's S3A file system); "
-        "run `make setup`"
+        f"{hadoop_aws} and {sdk_bundle} (Hadoop's S3A file system); run `make setup`"
     )
 
 
@@ -304,7 +318,7 @@ def test_every_replay_mode_and_retries_on_an_s3_warehouse_through_s3a(
     clock: SteppingClock,
 ) -> None:
     jars = Path(os.environ["GLUE_REPLAY_JARS_DIR"])
-    missing = [name for name in S3A_JARS if not (jars / name).is_file()]
+    missing = [name for name in s3a_artifacts().jars if not (jars / name).is_file()]
     assert not missing, f"{', '.join(missing)} not in {jars}: run `make setup`"
 
     with running_tls_moto_server(tmp_path) as endpoint:

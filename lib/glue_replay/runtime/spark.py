@@ -12,10 +12,13 @@ its own driver, or takes one by ``--extra-jars``).
 
 **A warehouse on S3.** On Glue 5.1, ``s3://`` is read and written through Hadoop's S3A file
 system with the job role's credentials; the GlueContext's session is used as it is and nothing
-below applies. A local session does the same: it puts Hadoop's S3A connector on the classpath
-(``org.apache.hadoop:hadoop-aws:3.3.4``, the Hadoop that pyspark 3.5.6 bundles, and the AWS SDK
-it was built against, ``com.amazonaws:aws-java-sdk-bundle:1.12.262``, both cached by
-``make setup``) and maps both ``s3://`` and ``s3a://`` to ``S3AFileSystem``. It honours the
+below applies. A local session does the same: it puts the S3A connector of the Hadoop that its
+pyspark bundles on the classpath and maps both ``s3://`` and ``s3a://`` to ``S3AFileSystem``
+(:data:`S3A_BY_SPARK_LINE`). For pyspark 3.5.6 (Hadoop 3.3.4) that is
+``org.apache.hadoop:hadoop-aws:3.3.4`` and the AWS SDK v1 it was built against,
+``com.amazonaws:aws-java-sdk-bundle:1.12.262``, cached by ``make setup``; for pyspark 4.1.1
+(Hadoop 3.4.2), ``org.apache.hadoop:hadoop-aws:3.4.2`` and the AWS SDK v2 it was built against,
+``software.amazon.awssdk:bundle:2.29.52``, cached in ``.cache/jars-spark4``. It honours the
 standard AWS environment, as boto3 and the AWS CLI do:
 
 - ``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL`` (an S3-compatible endpoint: MinIO,
@@ -25,12 +28,14 @@ standard AWS environment, as boto3 and the AWS CLI do:
 - credentials: S3A's own keys if set (``fs.s3a.access.key``, ``.secret.key``, ``.session.token``),
   then the AWS SDK's default chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/
   ``AWS_SESSION_TOKEN``, web identity, ``AWS_PROFILE`` and ``~/.aws``, container and instance
-  credentials). S3A 3.3.4's own default list reads the environment but no profile.
+  credentials): SDK v1's ``DefaultAWSCredentialsProviderChain`` with S3A 3.3.4, SDK v2's
+  ``DefaultCredentialsProvider`` with S3A 3.4.2. S3A's own default lists read the environment
+  but no profile.
 
 Credentials are never copied into the Spark or Hadoop configuration: the SDK reads them where
 they are, so no secret reaches a log line, an exception or a printed configuration. A session
-whose warehouse is on S3 refuses to start without the cached S3A jars (``make setup``); any
-other session only warns that ``s3://`` paths will not work.
+whose warehouse is on S3 refuses to start without its line's cached S3A jars (``make setup``);
+any other session only warns that ``s3://`` paths will not work.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyspark
 from pyspark.sql import SparkSession
@@ -51,6 +56,7 @@ from pyspark.sql import SparkSession
 from glue_replay.errors import GlueReplayError
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -83,13 +89,17 @@ DELTA_BY_SPARK_LINE = {
 
 def delta_artifacts(spark_version: str = pyspark.__version__) -> DeltaArtifacts:
     """The Delta artifacts for a pyspark version: ``"4.1.1"`` -> delta-spark_2.13 4.2.0."""
+    return _by_spark_line(DELTA_BY_SPARK_LINE, spark_version, "Delta")
+
+
+def _by_spark_line(table: Mapping[str, _T], spark_version: str, what: str) -> _T:
     line = ".".join(spark_version.split(".")[:2])
-    if line not in DELTA_BY_SPARK_LINE:
+    if line not in table:
         raise GlueReplayError(
-            f"no Delta artifacts for pyspark {spark_version}: "
-            f"the Spark lines known are {', '.join(DELTA_BY_SPARK_LINE)}"
+            f"no {what} artifacts for pyspark {spark_version}: "
+            f"the Spark lines known are {', '.join(table)}"
         )
-    return DELTA_BY_SPARK_LINE[line]
+    return table[line]
 
 
 #: JDBC drivers of a local session, beside the Delta jars (scripts/fetch_jars.py fetches them).
@@ -97,22 +107,74 @@ JDBC_DRIVER_PACKAGES = ("org.postgresql:postgresql:42.7.14",)
 JDBC_DRIVER_JARS = ("postgresql-42.7.14.jar",)
 JARS_DIR_ENV = "GLUE_REPLAY_JARS_DIR"
 
-#: Hadoop's S3A connector for pyspark 3.5.6's Hadoop (hadoop-client-api 3.3.4) and the AWS SDK
-#: that hadoop-aws 3.3.4 was built against (scripts/fetch_jars.py fetches them).
-S3A_JARS = ("hadoop-aws-3.3.4.jar", "aws-java-sdk-bundle-1.12.262.jar")
-S3A_FILE_SYSTEM = "org.apache.hadoop.fs.s3a.S3AFileSystem"
-#: S3A's own configuration keys first (3.3.4's default list starts the same way), then the AWS
-#: SDK's whole default chain instead of its environment provider alone.
-S3A_CREDENTIAL_PROVIDERS = (
+
+@dataclass(frozen=True)
+class S3aArtifacts:
+    """Hadoop's S3A connector for one Spark line: hadoop-aws of the Hadoop that line's pyspark
+    bundles, the AWS SDK bundle (``group:artifact:version``) that hadoop-aws was built against,
+    and the credential providers S3A is given, in order."""
+
+    hadoop: str
+    sdk: str
+    credential_providers: tuple[str, ...]
+
+    @property
+    def packages(self) -> tuple[str, str]:
+        return (f"org.apache.hadoop:hadoop-aws:{self.hadoop}", self.sdk)
+
+    @property
+    def jars(self) -> tuple[str, str]:
+        _, artifact, version = self.sdk.split(":")
+        return (f"hadoop-aws-{self.hadoop}.jar", f"{artifact}-{version}.jar")
+
+
+#: S3A's own configuration keys (``fs.s3a.access.key``, ``.secret.key``, ``.session.token``)
+#: first, as S3A's default list has them, on both lines.
+S3A_KEY_PROVIDERS = (
     "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider",
     "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
-    "com.amazonaws.auth.DefaultAWSCredentialsProviderChain",
 )
-#: A local session's S3 settings, as Glue 5.1 has them: ``s3://`` and ``s3a://`` through S3A.
+#: Hadoop's S3A connector by the installed pyspark's major.minor, cached beside the line's Delta
+#: jars (scripts/fetch_jars.py mirrors this table): pyspark 3.5.6 bundles Hadoop 3.3.4
+#: (hadoop-client-api), whose S3A is built on the AWS SDK v1 (``aws-java-sdk.version`` in
+#: hadoop-project 3.3.4's POM); pyspark 4.1.1 bundles Hadoop 3.4.2, whose S3A is built on the
+#: AWS SDK v2 (``aws-java-sdk-v2.version`` in hadoop-project 3.4.2's POM). A hadoop-aws of
+#: another Hadoop does not load (3.3.4's reads 3.4.2's ``60s``-style durations as numbers).
+#: After S3A's keys, each SDK's whole default chain instead of its environment provider alone.
+#: S3A 3.4 takes SDK v2 providers by their static ``create()``; DefaultCredentialsProvider's is
+#: one JVM-wide instance, which an S3A file system's ``close()`` closes for every other one (web
+#: identity then fails with "Connection pool shut down"; environment keys and profiles do not).
+#: Spark and Delta take S3A file systems from Hadoop's cache, which closes them as the JVM exits.
+S3A_BY_SPARK_LINE = {
+    "3.5": S3aArtifacts(
+        hadoop="3.3.4",
+        sdk="com.amazonaws:aws-java-sdk-bundle:1.12.262",
+        credential_providers=(
+            *S3A_KEY_PROVIDERS,
+            "com.amazonaws.auth.DefaultAWSCredentialsProviderChain",
+        ),
+    ),
+    "4.1": S3aArtifacts(
+        hadoop="3.4.2",
+        sdk="software.amazon.awssdk:bundle:2.29.52",
+        credential_providers=(
+            *S3A_KEY_PROVIDERS,
+            "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider",
+        ),
+    ),
+}
+
+
+def s3a_artifacts(spark_version: str = pyspark.__version__) -> S3aArtifacts:
+    """The S3A connector for a pyspark version: ``"4.1.1"`` -> hadoop-aws 3.4.2, SDK v2."""
+    return _by_spark_line(S3A_BY_SPARK_LINE, spark_version, "S3A")
+
+
+S3A_FILE_SYSTEM = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+#: A local session's S3 file systems, as Glue has them: ``s3://`` and ``s3a://`` through S3A.
 S3A_SETTINGS = {
     "spark.hadoop.fs.s3.impl": S3A_FILE_SYSTEM,
     "spark.hadoop.fs.s3a.impl": S3A_FILE_SYSTEM,
-    "spark.hadoop.fs.s3a.aws.credentials.provider": ",".join(S3A_CREDENTIAL_PROVIDERS),
 }
 
 #: Settings every session gets, on Glue too: UTC everywhere, and Spark 3's strict datetime parser
@@ -211,10 +273,13 @@ def _local_session(
     return spark
 
 
-def s3a_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A local session's S3A settings: :data:`S3A_SETTINGS` plus what the standard AWS
-    environment (``environ``, default ``os.environ``) says about the endpoint and the region.
-    Never a credential: the AWS SDK reads those from where they are.
+def s3a_settings(
+    environ: Mapping[str, str] | None = None, spark_version: str = pyspark.__version__
+) -> dict[str, str]:
+    """A local session's S3A settings: :data:`S3A_SETTINGS`, the credential providers of the
+    pyspark line's S3A (:data:`S3A_BY_SPARK_LINE`), and what the standard AWS environment
+    (``environ``, default ``os.environ``) says about the endpoint and the region. Never a
+    credential: the AWS SDK reads those from where they are.
 
         s3a_settings({"AWS_ENDPOINT_URL": "https://127.0.0.1:9000", "AWS_REGION": "eu-west-1"})
         -> {..., "spark.hadoop.fs.s3a.endpoint": "https://127.0.0.1:9000",
@@ -223,7 +288,8 @@ def s3a_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
             "spark.hadoop.fs.s3a.endpoint.region": "eu-west-1"}
     """
     env = os.environ if environ is None else environ
-    settings = dict(S3A_SETTINGS)
+    providers = s3a_artifacts(spark_version).credential_providers
+    settings = {**S3A_SETTINGS, "spark.hadoop.fs.s3a.aws.credentials.provider": ",".join(providers)}
     ignore_endpoints = env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true"
     endpoint = (
         ""
@@ -244,11 +310,12 @@ def s3a_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 def _s3a_classpath(
     folder: Path | None, warehouse: str | None, settings: Mapping[str, str]
 ) -> dict[str, str]:
-    """The cached S3A jars in ``folder`` (the Delta jars' own) as the JVMs' extra class path,
-    as Glue has them: on the class path from the start, and not in ``spark.jars``, which would
-    copy the 280 MB SDK bundle into every session's temporary folder. Without them, a warning,
-    or an error when ``warehouse`` is on S3."""
-    jars = [folder / name for name in S3A_JARS] if folder is not None else []
+    """The installed line's cached S3A jars in ``folder`` (the Delta jars' own) as the JVMs'
+    extra class path, as Glue has them: on the class path from the start, and not in
+    ``spark.jars``, which would copy the SDK bundle (280 MB; 640 MB for SDK v2) into every
+    session's temporary folder. Without them, a warning, or an error when ``warehouse`` is on S3."""
+    names = s3a_artifacts().jars
+    jars = [folder / name for name in names] if folder is not None else []
     if jars and all(jar.is_file() for jar in jars):
         return {
             key: os.pathsep.join([*map(str, jars), *filter(None, [settings.get(key)])])
@@ -258,11 +325,11 @@ def _s3a_classpath(
     if warehouse is not None and warehouse.lower().startswith(("s3://", "s3a://")):
         raise GlueReplayError(
             f"the warehouse {warehouse} is on S3 but {where} does not hold "
-            f"{' and '.join(S3A_JARS)} (Hadoop's S3A file system); run `make setup`"
+            f"{' and '.join(names)} (Hadoop's S3A file system); run `make setup`"
         )
     log.warning(
         "%s not in %s (run `make setup`): s3:// and s3a:// paths will not work in this session",
-        " and ".join(S3A_JARS),
+        " and ".join(names),
         where,
     )
     return {}
