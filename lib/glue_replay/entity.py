@@ -138,6 +138,10 @@ class Entity:
       naming the field, instead of being normalized with that field silently null;
     * ``bau_overlap`` is how far before the last BAU watermark the next BAU run starts (late
       commits and clock skew at the source); ``first_bau_lookback`` is the very first BAU window.
+    * ``source_clock_skew`` bounds how far the source's clock may run ahead of ours: a since
+      replay from D reads only raw rows ingested at or after D minus it (a version cannot be
+      ingested before the source updated it), so its raw files from before are skipped. Too
+      small a margin would miss records a source stamped in our future; the default is a day.
 
     ``Entity(name="orders", aggregate="order", key="order_id", version="modified_at", ...)``
     """
@@ -152,6 +156,7 @@ class Entity:
     events: EventTypes | None = None
     bau_overlap: timedelta = timedelta(minutes=10)
     first_bau_lookback: timedelta = timedelta(hours=24)
+    source_clock_skew: timedelta = timedelta(days=1)
     deleted: SoftDelete | None = None
     payload: StructType | None = None
     description: str = field(default="", compare=False)
@@ -183,6 +188,8 @@ class Entity:
             )
         if self.bau_overlap < timedelta(0) or self.first_bau_lookback <= timedelta(0):
             self._refuse("bau_overlap must be >= 0 and first_bau_lookback > 0")
+        if self.source_clock_skew < timedelta(0):
+            self._refuse("source_clock_skew must be >= 0")
         if self.deleted is not None:
             self._check_soft_delete(self.deleted, columns)
         if self.payload is not None and not isinstance(self.payload, StructType):

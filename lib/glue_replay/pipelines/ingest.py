@@ -128,7 +128,7 @@ def ingest(context: StageContext, entity: Entity, source: Source) -> StageCounts
         scope = read_scope(request, context.window, context.as_of)
         _print_read_plan(context, source, scope, batches)
     done = -1
-    if not request.dry_run:
+    if context.retry and not request.dry_run:
         committed = committed_txn_version(context.spark, raw_path, context.app_id("raw"))
         done = -1 if committed is None else committed
     counts = StageCounts()
@@ -273,15 +273,17 @@ def _ingest_batch(
                 .distinct()
                 .collect()
             )
-        if not request.dry_run:
-            if read > keyed:
-                append_once(
-                    _quarantine_rows(records.where(F.col("id").isNull()), context),
-                    context.warehouse.quarantine_of(STAGE, entity.name),
-                    QUARANTINE_SCHEMA,
-                    context.app_id("quarantine"),
-                    version=index,
-                )
+        # A batch commits only what it has: a targeted read of ids the source lacks appends
+        # nothing, and a retry reads such a batch again, which finds nothing again.
+        if not request.dry_run and read > keyed:
+            append_once(
+                _quarantine_rows(records.where(F.col("id").isNull()), context),
+                context.warehouse.quarantine_of(STAGE, entity.name),
+                QUARANTINE_SCHEMA,
+                context.app_id("quarantine"),
+                version=index,
+            )
+        if not request.dry_run and keyed:
             raw = records.where(F.col("id").isNotNull()).transform(
                 with_raw_metadata(context.now, request, context.run_id)
             )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import assert_never
 
 from delta.tables import DeltaTable
@@ -45,7 +45,7 @@ from glue_replay.pipelines.stage import (
     utc_now,
 )
 from glue_replay.request import JobArguments, ReplayMode, ReplayRequest
-from glue_replay.tables import RunRecord, append_once, ensure_table, read_table
+from glue_replay.tables import RunRecord, append_once, read_table
 from glue_replay.tables.delta import (
     CHANGE_FEED,
     committed_txn_version,
@@ -53,6 +53,7 @@ from glue_replay.tables.delta import (
     table_exists,
     table_version,
 )
+from glue_replay.tables.pruning import PRUNING_KEYS, KeyScope, key_predicate
 from glue_replay.tables.schemas import (
     NORMALIZED_METADATA,
     OUTBOX_PARTITIONS,
@@ -202,7 +203,11 @@ def with_entity_columns(entity: Entity) -> Callable[[DataFrame], DataFrame]:
 
 
 def select_for_replay(
-    raw: DataFrame, request: ReplayRequest, window: TimeWindow, ids: DataFrame | None = None
+    raw: DataFrame,
+    request: ReplayRequest,
+    window: TimeWindow,
+    ids: DataFrame | None = None,
+    source_clock_skew: timedelta = timedelta(days=1),
 ) -> DataFrame:
     """The raw rows a request selects: its mode's selection, plus the rows it ingested itself.
 
@@ -212,6 +217,11 @@ def select_for_replay(
     the request ingested whose source time did not parse (null, so in no window) is then
     quarantined for it instead of vanishing.
 
+    Each selection also says what lets Delta skip raw files by their statistics: since, that a
+    row updated at the source from D on was ingested from D minus ``source_clock_skew`` on;
+    targeted with up to :data:`PRUNING_KEYS` ids, an OR of them (:func:`key_predicate`); the
+    request's own rows, its ``request_id`` (one per ingest commit).
+
         since [2024-08-01, 2024-09-01), raw ("40", source_updated_at null, request "s-1")
         -> selected by request "s-1", not by another since request
     """
@@ -220,11 +230,18 @@ def select_for_replay(
         case ReplayMode.FULL:
             return raw
         case ReplayMode.SINCE:
-            return raw.where(_within(F.col("source_updated_at"), window) | ours)
+            updated = _within(F.col("source_updated_at"), window)
+            if window.start is not None:
+                earliest = F.lit(window.start - source_clock_skew).cast("timestamp")
+                updated = updated & (F.col("ingested_at") >= earliest)
+            return raw.where(updated | ours)
         case ReplayMode.TARGETED:
             if ids is None:
                 raise ValueError("a targeted selection needs the ids frame")
-            requested = raw.join(F.broadcast(ids), on="id", how="left_semi")
+            candidates = raw
+            if len(request.ids) <= PRUNING_KEYS:
+                candidates = raw.where(key_predicate(F.col("id"), request.ids))
+            requested = candidates.join(F.broadcast(ids), on="id", how="left_semi")
             # Disjoint from the above; cheap, as Delta skips files by their request_id stats.
             others = raw.where(ours).join(F.broadcast(ids), on="id", how="left_anti")
             return requested.unionByName(others)
@@ -369,7 +386,7 @@ def normalize(
     outbox = read_table(spark, outbox_path, OUTBOX_SCHEMA, table_version(spark, outbox_path))
 
     ids = _ids_frame(spark, request.ids) if request.mode is ReplayMode.TARGETED else None
-    selected = select_for_replay(raw, request, context.window, ids)
+    selected = select_for_replay(raw, request, context.window, ids, entity.source_clock_skew)
     parsed = selected.transform(with_entity_columns(entity)).persist(StorageLevel.MEMORY_AND_DISK)
     valid = parsed.where(F.col("quarantine_reason").isNull())
     newest_first = [F.col(entity.version).desc(), F.col("ingested_at").desc()]
@@ -378,9 +395,9 @@ def normalize(
         content_hash(entity.hashed_columns).alias("content_hash"),
         F.col("ingested_at").alias("raw_ingested_at"),
     )
-    decided = decide_changes(latest, existing, entity, request.mode).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
+    keys = KeyScope.of(valid, entity.key)
+    decided = decide_changes(latest, keys.restrict(existing, entity.key), entity, request.mode)
+    decided = decided.persist(StorageLevel.MEMORY_AND_DISK)
     events = outbox_events(decided, entity, request, context.now)
     if request.mode is ReplayMode.BAU:
         events = events.transform(without_published_changes(outbox, entity, request))
@@ -407,37 +424,47 @@ def normalize(
             _print_dry_run_reads(context, reads)
             return counts
 
-        if committed_txn_version(spark, outbox_path, context.app_id("outbox")) is not None:
+        # Only a retry can find its own outbox commit (see StageContext.retry); a write with
+        # nothing in it is not committed at all.
+        committed = context.retry and (
+            committed_txn_version(spark, outbox_path, context.app_id("outbox")) is not None
+        )
+        if committed:
             # A retry after a kill that came after the outbox commit: the events are the ones
             # that commit holds (a BAU retry finds nothing left to publish, its ledger row
             # must still count what the request published).
             counts.outboxed = outbox.where(F.col("request_id") == request.request_id).count()
-        if table_exists(spark, outbox_path):
-            ensure_change_feed(spark, outbox_path)  # an outbox from before the publisher
-        append_once(
-            events,
-            outbox_path,
-            OUTBOX_SCHEMA,
-            context.app_id("outbox"),
-            OUTBOX_PARTITIONS,
-            OUTBOX_PROPERTIES,
-        )
-        _merge_latest(decided.where(F.col("write")), normalized_path, schema, entity, context)
-        # A raw row already quarantined for the same reason (BAU windows overlap, replays
-        # revisit) is not added again: the quarantine holds each bad raw row once per reason.
-        quarantined = _quarantine_rows(
-            parsed.where(F.col("quarantine_reason").isNotNull()), context
-        ).join(
-            quarantined_before.select("id", "raw_ingested_at", "reason"),
-            on=["id", "raw_ingested_at", "reason"],
-            how="left_anti",
-        )
-        append_once(
-            quarantined,
-            quarantine_path,
-            QUARANTINE_SCHEMA,
-            context.app_id("quarantine"),
-        )
+        elif counts.outboxed:
+            if table_exists(spark, outbox_path):
+                ensure_change_feed(spark, outbox_path)  # an outbox from before the publisher
+            append_once(
+                events,
+                outbox_path,
+                OUTBOX_SCHEMA,
+                context.app_id("outbox"),
+                OUTBOX_PARTITIONS,
+                OUTBOX_PROPERTIES,
+            )
+        if counts.written:
+            _merge_latest(
+                decided.where(F.col("write")), normalized_path, schema, entity, context, keys
+            )
+        if counts.quarantined:
+            # A raw row already quarantined for the same reason (BAU windows overlap, replays
+            # revisit) is not added again: the quarantine holds each bad raw row once per reason.
+            quarantined = _quarantine_rows(
+                parsed.where(F.col("quarantine_reason").isNotNull()), context
+            ).join(
+                quarantined_before.select("id", "raw_ingested_at", "reason"),
+                on=["id", "raw_ingested_at", "reason"],
+                how="left_anti",
+            )
+            append_once(
+                quarantined,
+                quarantine_path,
+                QUARANTINE_SCHEMA,
+                context.app_id("quarantine"),
+            )
         return counts
     finally:
         events.unpersist()
@@ -524,10 +551,20 @@ def _missing_ids(ids: DataFrame, selected: DataFrame, requested: tuple[str, ...]
 
 
 def _merge_latest(
-    rows: DataFrame, path: str, schema: StructType, entity: Entity, context: StageContext
+    rows: DataFrame,
+    path: str,
+    schema: StructType,
+    entity: Entity,
+    context: StageContext,
+    keys: KeyScope,
 ) -> None:
     """MERGE the winning versions: insert new ids, update where the version is newer or, at the
-    same version, the content differs (a renormalization after a fix). Never go backwards."""
+    same version, the content differs (a renormalization after a fix). Never go backwards.
+
+    The MERGE condition names the keys (:meth:`KeyScope.target_predicate`) so that Delta reads
+    and rewrites only the files that may hold them. Into a table that does not exist yet (the
+    first full run) the rows are appended instead, sorted by key into range-partitioned files
+    (the layout later MERGEs and targeted replays skip files by), once per request."""
     source = rows.select(
         *entity.business_columns,
         "content_hash",
@@ -537,12 +574,19 @@ def _merge_latest(
         F.lit(context.now).cast("timestamp").alias("normalized_at"),
         entity.deletion_flag.alias("is_deleted"),
     )
-    ensure_table(context.spark, path, schema)
+    if not table_exists(context.spark, path):
+        ordered = source.repartitionByRange(entity.key).sortWithinPartitions(entity.key)
+        append_once(ordered, path, schema, context.app_id("normalized"))
+        return
     key, version = f"`{entity.key}`", f"`{entity.version}`"
+    condition = F.expr(f"t.{key} = s.{key}")
+    pruning = keys.target_predicate(F.col(f"t.{key}"))
+    if pruning is not None:
+        condition = condition & pruning
     (
         DeltaTable.forPath(context.spark, path)
         .alias("t")
-        .merge(source.alias("s"), f"t.{key} = s.{key}")
+        .merge(source.alias("s"), condition)
         .whenMatchedUpdateAll(
             condition=f"s.{version} > t.{version} OR "
             f"(s.{version} = t.{version} AND s.content_hash <> t.content_hash)"

@@ -102,6 +102,10 @@ class StageContext:
     #: A read without an explicit end (full, since without ``--until``) stops there, so every
     #: attempt of the request asks the source for the same data, cut into the same batches.
     as_of: datetime | None = None
+    #: An earlier attempt of this request (not a dry run) is in the ledger, so it may have
+    #: written: only then is it worth asking the tables what it committed. A first attempt
+    #: cannot find a commit of its own (the ledger row comes before any data write).
+    retry: bool = False
 
     @property
     def request(self) -> ReplayRequest:
@@ -166,7 +170,10 @@ def run_stage(
         started_at=now,
     )
     as_of = _as_of(attempts, now)
-    context = StageContext(spark, args, stage, entity, warehouse, window, now, args.run_id, as_of)
+    retry = any(a.status is not RunStatus.DRY_RUN for a in attempts)
+    context = StageContext(
+        spark, args, stage, entity, warehouse, window, now, args.run_id, as_of, retry
+    )
     done = next((a for a in attempts if a.status is RunStatus.SUCCEEDED), None)
     if done is not None and not request.dry_run:
         note = f"request already succeeded in run {done.run_id}; nothing written"

@@ -166,6 +166,10 @@ CHANGE_FEED = "delta.enableChangeDataFeed"
 
 def change_feed_on(spark: SparkSession, path: str) -> bool:
     """True when the table at ``path`` records its change data feed now."""
+    snapshot = _latest_snapshot(spark, path)
+    if snapshot is not None:
+        value = snapshot.metadata().configuration().get(CHANGE_FEED)
+        return bool(value.isDefined()) and str(value.get()) == "true"
     detail = DeltaTable.forPath(spark, path).detail().select("properties").first()
     return detail is not None and (detail["properties"] or {}).get(CHANGE_FEED) == "true"
 
@@ -196,8 +200,30 @@ def table_version(spark: SparkSession, path: str) -> int | None:
     """The table's latest version, or ``None`` when there is no table."""
     if not table_exists(spark, path):
         return None
+    snapshot = _latest_snapshot(spark, path)
+    if snapshot is not None:
+        return int(snapshot.version())
     row = DeltaTable.forPath(spark, path).history(1).select("version").first()
     return int(row["version"]) if row else None
+
+
+def _latest_snapshot(spark: SparkSession, path: str) -> Any | None:
+    """The table's latest snapshot (a JVM ``Snapshot``), brought up to date, or ``None`` when
+    Delta's internal API cannot be reached (the callers then ask the public API instead).
+
+    Its version and metadata cost a listing of ``_delta_log``; ``history(1)`` and ``detail()``
+    each cost a Spark job (~10x more on a small table). The same
+    cached snapshot is what a read of the table at its latest version uses.
+    """
+    try:
+        jvm = spark.sparkContext._jvm
+        assert jvm is not None
+        delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+        empty = jvm.scala.Option.empty()
+        return delta_log.update(False, empty, empty)
+    except Exception:  # an internal API: degrade to the public one, never fail the run
+        log.warning("could not read the Delta snapshot of %s", path, exc_info=True)
+        return None
 
 
 def read_table(
@@ -248,12 +274,11 @@ def committed_txn_version(spark: SparkSession, path: str, app_id: str) -> int | 
     """
     if not table_exists(spark, path):
         return None
+    snapshot = _latest_snapshot(spark, path)
+    if snapshot is None:
+        return None
     try:
-        jvm = spark.sparkContext._jvm
-        assert jvm is not None
-        delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-        empty = jvm.scala.Option.empty()
-        found = delta_log.update(False, empty, empty).transactions().get(app_id)
+        found = snapshot.transactions().get(app_id)
         return int(found.get()) if found.isDefined() else None
     except Exception:  # an internal API: degrade to "unknown", never fail the run
         log.warning("could not read the txn version of %s for %s", path, app_id, exc_info=True)

@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from glue_replay.tables.delta import add_missing_columns, ensure_table, table_exists
+from glue_replay.tables.pruning import key_predicate
 from glue_replay.tables.schemas import RUNS_SCHEMA
 
 
@@ -95,13 +96,14 @@ class RunsLedger:
         """
         self._ensure()
         keys = ("run_id", "stage", "entity", "request_id")
+        matches = F.expr(" AND ".join(f"ledger.{key} = run.{key}" for key in keys))
+        # Naming the run ids lets Delta read and rewrite only the files that may hold them (a
+        # run's row was appended in a file of its own), not the whole ledger.
+        mine = key_predicate(F.col("ledger.run_id"), [run.run_id for run in runs])
         (
             DeltaTable.forPath(self.spark, self.path)
             .alias("ledger")
-            .merge(
-                self._rows(runs).alias("run"),
-                " AND ".join(f"ledger.{key} = run.{key}" for key in keys),
-            )
+            .merge(self._rows(runs).alias("run"), matches & mine)
             .whenMatchedUpdateAll()
             .whenNotMatchedInsertAll()
             .execute()
