@@ -14,7 +14,7 @@ JARS_SPARK4 := .cache/jars-spark4
 export GLUE_REPLAY_JARS_DIR := $(CURDIR)/$(JARS)
 export TZ := UTC
 
-.PHONY: help setup demo test test-spark4 check soak benchmark bench-ingest bench-publish lint typecheck unit package package-dynamodb-logstore clean
+.PHONY: help setup demo test test-spark4 check soak benchmark bench bench-ingest bench-publish lint typecheck unit package package-dynamodb-logstore clean
 
 help:
 	@echo "make demo   - start the sample API and run full, BAU and targeted replays on local Spark + Delta"
@@ -27,6 +27,7 @@ help:
 	@echo "make benchmark - time targeted selection: literal IN list vs broadcast semi-join (~minutes)"
 	@echo "make bench-ingest - REST parallel vs sequential, JDBC partitioned vs one partition (~minutes)"
 	@echo "make bench-publish - publisher: file sink vs merely reading the outbox, AWS sinks' calls on moto (~7 min)"
+	@echo "make bench  - normalize's modes on 2M raw rows: full vs ceiling, targeted/since/BAU vs hand-written and no-op, files read (~1 h)"
 
 setup: $(VENV)/.installed $(JARS)/.fetched $(KAFKA)/classpath.txt
 
@@ -68,6 +69,9 @@ bench-ingest: setup
 
 bench-publish: setup
 	$(BIN)/python scripts/bench_publish.py
+
+bench: setup
+	$(BIN)/python scripts/bench.py
 
 lint: setup
 	$(BIN)/ruff check lib glue_jobs scripts tests
