@@ -27,7 +27,7 @@ help:
 	@echo "make benchmark - time targeted selection: literal IN list vs broadcast semi-join (~minutes)"
 	@echo "make bench-ingest - REST parallel vs sequential, JDBC partitioned vs one partition (~minutes)"
 	@echo "make bench-publish - publisher: file sink vs merely reading the outbox, AWS sinks' calls on moto (~7 min)"
-	@echo "make bench  - normalize's modes on 2M raw rows: full vs ceiling, targeted/since/BAU vs hand-written and no-op, files read (~1 h)"
+	@echo "make bench  - normalize's modes on 2M raw rows: full vs ceiling, targeted/since/BAU vs hand-written and no-op, files read (~45 min)"
 
 setup: $(VENV)/.installed $(JARS)/.fetched $(KAFKA)/classpath.txt
 
