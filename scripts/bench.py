@@ -105,6 +105,8 @@ os.environ["TZ"] = "UTC"
 time.tzset()
 REPO = Path(__file__).resolve().parents[1]
 
+# The script folder is on sys.path when a script runs: one parser of "10,1_000" for both benches.
+from benchmark_targeted import positive_ints  # noqa: E402
 from delta.tables import DeltaTable  # noqa: E402
 from pyspark.sql import Column, DataFrame, SparkSession, Window  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
@@ -889,17 +891,6 @@ def render_table(bench: Bench, timings: list[Timing]) -> str:
 
 
 # -- main ------------------------------------------------------------------------------------------
-
-
-def positive_ints(text: str) -> tuple[int, ...]:
-    """``"10,1_000"`` -> ``(10, 1000)``, for ``argparse``."""
-    try:
-        values = tuple(int(part.strip().replace("_", "")) for part in text.split(",") if part)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from error
-    if not values or any(value <= 0 for value in values):
-        raise argparse.ArgumentTypeError(f"need positive integers: {text!r}")
-    return values
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
