@@ -58,6 +58,7 @@ SLOW_MODULES = frozenset(
         "test_sinks_kafka",
         "test_s3_warehouse",
         "test_deployment",
+        "test_layout",
     }
 )
 

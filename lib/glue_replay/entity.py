@@ -142,6 +142,11 @@ class Entity:
       replay from D reads only raw rows ingested at or after D minus it (a version cannot be
       ingested before the source updated it), so its raw files from before are skipped. Too
       small a margin would miss records a source stamped in our future; the default is a day.
+    * ``deletion_vectors`` (default on) creates ``normalized/<name>`` with Delta deletion
+      vectors, so a MERGE marks the rows it replaces instead of copying the rest of each file it
+      touches. Spark with Delta 2.3+ (Glue 4.0 on) and delta-rs (``glue-replay status``) read
+      such tables; Athena's documentation does not list them: set it off for a table Athena
+      reads. It applies when the table is created (see the README for an existing table).
 
     ``Entity(name="orders", aggregate="order", key="order_id", version="modified_at", ...)``
     """
@@ -159,6 +164,7 @@ class Entity:
     source_clock_skew: timedelta = timedelta(days=1)
     deleted: SoftDelete | None = None
     payload: StructType | None = None
+    deletion_vectors: bool = True
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:

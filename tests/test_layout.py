@@ -1,0 +1,262 @@
+"""What a normalize run reads and rewrites, from Spark's scan metrics and Delta's commit metrics.
+
+The warehouse here is laid out so that the right answer is known exactly: ``raw/customers``
+holds ``DAYS`` daily batches of ``PER_DAY`` new customers, one data file each (batch ``d`` is
+ids ``100 + 10 d`` to ``109 + 10 d``, ingested at noon of day ``d``), and the first full
+normalize writes ``normalized/customers`` sorted by id into files of ``PER_DAY`` rows, so file
+``d`` of either table holds exactly the ids of day ``d``. A replay of a few ids, a since replay
+of the newest day and a BAU run after a few changes must each read only the files that hold
+what they touch, and the BAU MERGE must rewrite none of the rows it leaves alone: the layout
+and the pruning predicates cannot regress without one of these tests failing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chispa import assert_df_equality
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from glue_replay.pipelines import normalize as normalize_module
+from glue_replay.pipelines.normalize import run_normalize
+from glue_replay.request import build_job_arguments
+from glue_replay.runtime.scans import ScanRecorder, table_key
+from glue_replay.tables import Warehouse, append_once
+from glue_replay.tables.schemas import RAW_PARTITIONS, RAW_SCHEMA
+from glue_replay_examples.customers import CUSTOMERS
+
+DAYS, PER_DAY = 8, 10
+FIRST_DAY = datetime(2026, 3, 1, tzinfo=UTC)
+#: A since replay from D reads raw ingested from D minus this on: less than a day, so the
+#: newest day's batch alone.
+ENTITY = replace(CUSTOMERS, source_clock_skew=timedelta(hours=1))
+
+
+def _noon(day: int) -> datetime:
+    return FIRST_DAY + timedelta(days=day, hours=12)
+
+
+def _ids_of(day: int) -> list[str]:
+    return [str(100 + 10 * day + i) for i in range(PER_DAY)]
+
+
+def _payload(customer: str, updated: datetime, points: int) -> str:
+    stamp = updated.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return json.dumps(
+        {
+            "id": customer,
+            "email": f"c{customer}@example.com",
+            "first_name": "Ann",
+            "last_name": f"Lee {customer}",
+            "phone": "+44 20 7946 0000",
+            "status": "active",
+            "loyalty_points": str(points),
+            "address": {
+                "line1": "1 Main St",
+                "line2": None,
+                "city": "Leeds",
+                "postcode": "ls1 1aa",
+                "country": "gb",
+            },
+            "created_at": "2026-01-01T00:00:00.000Z",
+            "updated_at": stamp,
+        }
+    )
+
+
+def _append_batch(
+    spark: SparkSession, raw: str, day: int, customers: list[str], points: int
+) -> None:
+    """One ingest batch as one data file: the customers updated an hour before noon of ``day``."""
+    updated, ingested = _noon(day) - timedelta(hours=1), _noon(day)
+    request = f"batch-{day}"
+    rows = [
+        (
+            c,
+            _payload(c, updated, points),
+            updated,
+            ingested,
+            request,
+            "bau",
+            request,
+            ingested.date(),
+        )
+        for c in customers
+    ]
+    append_once(
+        spark.createDataFrame(rows, RAW_SCHEMA).coalesce(1),
+        raw,
+        RAW_SCHEMA,
+        f"raw-{request}",
+        RAW_PARTITIONS,
+    )
+
+
+def _arguments(warehouse: str, request_id: str, today: date, **fields: str) -> Any:
+    return build_job_arguments(
+        {
+            "request_id": request_id,
+            "warehouse": warehouse,
+            "JOB_NAME": "layout",
+            "JOB_RUN_ID": request_id,
+            "requested_by": "test",
+            **fields,
+        },
+        ids=ENTITY.ids,
+        today=today,
+    )
+
+
+@dataclass(frozen=True)
+class Laid:
+    warehouse: str
+    raw: str
+    normalized: str
+    outbox: str
+
+
+@pytest.fixture(scope="module")
+def template(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The warehouse after the batches and the first full normalize, built once."""
+    root = tmp_path_factory.mktemp("layout") / "warehouse"
+    tables = Warehouse(str(root))
+    raw = tables.raw(ENTITY.name)
+    for day in range(DAYS):
+        _append_batch(spark, raw, day, _ids_of(day), points=day)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(normalize_module, "NORMALIZED_ROWS_PER_FILE", PER_DAY)
+        full = _arguments(str(root), "full-1", _noon(DAYS).date(), replay_mode="full")
+        assert run_normalize(spark, full, ENTITY, lambda: _noon(DAYS)).status == "succeeded"
+    normalized = tables.normalized(ENTITY.name)
+    assert (
+        _file_ids(spark, raw)
+        == _file_ids(spark, normalized)
+        == [_ids_of(day) for day in range(DAYS)]
+    )
+    return root
+
+
+@pytest.fixture
+def laid(template: Path, tmp_path: Path) -> Laid:
+    """A copy of the template for one test (Delta's log names its files relative to the table)."""
+    root = tmp_path / "warehouse"
+    shutil.copytree(template, root)
+    tables = Warehouse(str(root))
+    return Laid(
+        str(root),
+        tables.raw(ENTITY.name),
+        tables.normalized(ENTITY.name),
+        tables.outbox_of(ENTITY.name),
+    )
+
+
+def _file_ids(spark: SparkSession, path: str) -> list[list[str]]:
+    """The ids each data file holds, files in id order: the layout the tests rely on."""
+    rows = (
+        spark.read.format("delta")
+        .load(path)
+        .groupBy(F.input_file_name().alias("file"))
+        .agg(F.sort_array(F.collect_list("id")).alias("ids"))
+        .collect()
+    )
+    return sorted(list(row["ids"]) for row in rows)
+
+
+def _events(spark: SparkSession, laid: Laid, request: str) -> DataFrame:
+    return (
+        spark.read.format("delta")
+        .load(laid.outbox)
+        .where(F.col("request_id") == request)
+        .select("aggregate_id", "event_type")
+    )
+
+
+def _expected_events(spark: SparkSession, rows: list[tuple[str, str]]) -> DataFrame:
+    return spark.createDataFrame(rows, "aggregate_id string, event_type string")
+
+
+def test_a_targeted_replay_of_two_ids_reads_the_two_files_of_each_table_that_hold_them(
+    spark: SparkSession, laid: Laid
+) -> None:
+    wanted = ["123", "167"]  # days 2 and 6
+    request = _arguments(
+        laid.warehouse, "t-1", _noon(DAYS).date(), replay_mode="targeted", ids=",".join(wanted)
+    )
+    with ScanRecorder(spark) as scans:
+        run = run_normalize(spark, request, ENTITY, lambda: _noon(DAYS) + timedelta(hours=1))
+    assert (run.status, run.rows_read, run.rows_outboxed) == ("succeeded", 2, 2)
+    assert_df_equality(
+        _events(spark, laid, "t-1"),
+        _expected_events(spark, [("123", "customer.updated"), ("167", "customer.updated")]),
+        ignore_row_order=True,
+    )
+    assert (scans.files_read(laid.raw), scans.files_read(laid.normalized)) == (2, 2)
+
+
+def test_a_since_replay_of_the_newest_day_reads_its_batch_and_the_file_of_its_ids(
+    spark: SparkSession, laid: Laid
+) -> None:
+    newest = DAYS - 1
+    since = (FIRST_DAY + timedelta(days=newest)).date().isoformat()
+    request = _arguments(laid.warehouse, "s-1", _noon(DAYS).date(), replay_mode="since", date=since)
+    with ScanRecorder(spark) as scans:
+        run = run_normalize(spark, request, ENTITY, lambda: _noon(DAYS) + timedelta(hours=1))
+    assert (run.status, run.rows_read, run.rows_outboxed) == ("succeeded", PER_DAY, PER_DAY)
+    assert_df_equality(
+        _events(spark, laid, "s-1"),
+        _expected_events(spark, [(c, "customer.updated") for c in _ids_of(newest)]),
+        ignore_row_order=True,
+    )
+    assert (scans.files_read(laid.raw), scans.files_read(laid.normalized)) == (1, 1)
+
+
+def test_a_bau_merge_of_a_few_changed_ids_rewrites_no_row_it_leaves_alone(
+    spark: SparkSession, laid: Laid
+) -> None:
+    changed, new = ["115", "142", "163"], "999"  # days 1, 4 and 6; and a customer new today
+    _append_batch(spark, laid.raw, DAYS, [*changed, new], points=500)
+    before = DeltaTable.forPath(spark, laid.normalized).history(1).first()
+    assert before is not None
+    # The first BAU looks back a day from its clock: today's batch only.
+    request = _arguments(laid.warehouse, "bau-1", _noon(DAYS).date())
+    with ScanRecorder(spark) as scans:
+        run = run_normalize(spark, request, ENTITY, lambda: _noon(DAYS) + timedelta(hours=1))
+    assert (run.status, run.rows_read, run.rows_written, run.rows_outboxed) == (
+        "succeeded",
+        4,
+        4,
+        4,
+    )
+    merge = DeltaTable.forPath(spark, laid.normalized).history(1).first()
+    assert merge is not None and merge["version"] == before["version"] + 1
+    assert merge["operation"] == "MERGE"
+    metrics = {k: int(v) for k, v in merge["operationMetrics"].items() if k.startswith("numTarget")}
+    assert {k: metrics[k] for k in ("numTargetRowsCopied", "numTargetFilesRemoved")} == {
+        "numTargetRowsCopied": 0,
+        "numTargetFilesRemoved": 0,
+    }
+    assert (metrics["numTargetRowsUpdated"], metrics["numTargetRowsInserted"]) == (3, 1)
+    # Read: today's raw batch, and of normalized, in every scan, the three files holding the
+    # changed ids ("999" sorts after every file's ids).
+    assert scans.files_read(laid.raw) == 1
+    normalized = table_key(laid.normalized)
+    assert {s.files for s in scans.scans if s.table == normalized} == {3}
+    points = (
+        spark.read.format("delta")
+        .load(laid.normalized)
+        .where(F.col("loyalty_points") == 500)
+        .select("id", "loyalty_points")
+    )
+    assert_df_equality(
+        points,
+        spark.createDataFrame([(c, 500) for c in [*changed, new]], "id string, loyalty_points int"),
+        ignore_row_order=True,
+    )
