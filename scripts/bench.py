@@ -19,9 +19,9 @@ entity.
 
 **The measurements**, in this order (normalized is populated by the full run, before the rest):
 
-- ``maintain ...``: ``glue_replay.tables.layout.maintain(spark, Warehouse, entity)`` (table
-  maintenance, e.g. OPTIMIZE) after the build and after the full run, when that module exists;
-  otherwise one row says "no maintenance".
+- ``maintain ...``: :func:`glue_replay.tables.layout.maintain` (compaction of raw's days, the
+  quarantines and ledgers; normalized sorted by key again) after the build and after the full
+  run.
 - ``full``: ``run_normalize`` with ``--replay_mode full``, every raw row.
 - ``ceiling``: the same raw rows read and written, without transforms, to two new Delta tables
   (two plain copies, each a scan of raw): what any normalize writing two tables costs at least.
@@ -82,7 +82,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import math
 import os
@@ -118,6 +117,7 @@ from glue_replay.runtime import build_spark_session  # noqa: E402
 from glue_replay.runtime.scans import ScanRecorder, TableScans, table_key  # noqa: E402
 from glue_replay.sources.base import Source  # noqa: E402
 from glue_replay.tables import RunRecord, RunStatus, Warehouse  # noqa: E402
+from glue_replay.tables.layout import maintain  # noqa: E402
 from glue_replay.transforms.common import content_hash  # noqa: E402
 from glue_replay_examples.customers import CUSTOMERS  # noqa: E402
 
@@ -660,30 +660,13 @@ def _merge_metrics(spark: SparkSession, path: str, after: int) -> tuple[int | No
 # -- the steps -------------------------------------------------------------------------------------
 
 
-def find_maintenance() -> Callable[[SparkSession, Warehouse, Any], None] | None:
-    """``glue_replay.tables.layout.maintain`` if that module exists."""
-    try:
-        module = importlib.import_module("glue_replay.tables.layout")
-    except ModuleNotFoundError as error:
-        if error.name == "glue_replay.tables.layout":
-            return None
-        raise
-    maintain: Callable[[SparkSession, Warehouse, Any], None] | None = getattr(
-        module, "maintain", None
-    )
-    return maintain
+def maintain_step(bench: Bench, when: str) -> None:
+    """:func:`glue_replay.tables.layout.maintain` on every table of the entity but the outbox."""
 
+    def run() -> None:
+        maintain(bench.spark, bench.warehouse, ENTITY, say=say)
 
-def maintain_step(bench: Bench, when: str, timings: list[Timing]) -> None:
-    maintain = find_maintenance()
-    if maintain is None:
-        timings.append(Timing(f"maintain {when}: no maintenance (no tables.layout.maintain)", 0.0))
-        return
-    bench.measure(
-        f"maintain {when}",
-        "maintenance",
-        lambda: maintain(bench.spark, bench.warehouse, ENTITY),
-    )
+    bench.measure(f"maintain {when}", "maintenance", run)
 
 
 def ceiling(bench: Bench) -> None:
@@ -989,10 +972,10 @@ def run_steps(
     end = dataset.history_end
     today = (end + timedelta(days=1)).date()
     root = bench.warehouse.root
-    maintain_step(bench, "after the build", timings)
+    maintain_step(bench, "after the build")
     full = arguments(root, "bench-full", today, replay_mode="full")
     bench.measure("full", "full", normalize_call(bench, full, end + REPLAYS_AT))
-    maintain_step(bench, "after full", timings)
+    maintain_step(bench, "after full")
     if "ceiling" in only:
         ceiling(bench)
     if "bau" in only or "since" in only:

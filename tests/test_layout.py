@@ -12,6 +12,7 @@ and the pruning predicates cannot regress without one of these tests failing.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ from glue_replay.pipelines.normalize import run_normalize
 from glue_replay.request import build_job_arguments
 from glue_replay.runtime.scans import ScanRecorder, table_key
 from glue_replay.tables import Warehouse, append_once
+from glue_replay.tables.layout import MaintenanceError, maintain
 from glue_replay.tables.schemas import RAW_PARTITIONS, RAW_SCHEMA
 from glue_replay_examples.customers import CUSTOMERS
 
@@ -260,3 +262,53 @@ def test_a_bau_merge_of_a_few_changed_ids_rewrites_no_row_it_leaves_alone(
         spark.createDataFrame([(c, 500) for c in [*changed, new]], "id string, loyalty_points int"),
         ignore_row_order=True,
     )
+
+
+def test_maintenance_sorts_normalized_again_and_joins_the_small_files_keeping_every_row(
+    spark: SparkSession, laid: Laid
+) -> None:
+    # A BAU run adds a file of the changed rows, whose ids span the key range ("115".."999"),
+    # and masks the rows they replace: a targeted replay of "123" would read that file too.
+    _append_batch(spark, laid.raw, DAYS, ["115", "142", "163", "999"], points=500)
+    bau = _arguments(laid.warehouse, "bau-1", _noon(DAYS).date())
+    assert run_normalize(spark, bau, ENTITY, lambda: _noon(DAYS) + timedelta(hours=1)).status == (
+        "succeeded"
+    )
+    tables = Warehouse(laid.warehouse)
+    contents = {
+        path: spark.read.format("delta").load(path).collect()
+        for path in (laid.raw, laid.normalized, tables.runs_of("normalize", ENTITY.name))
+    }
+    with pytest.raises(MaintenanceError, match="vacuum_retention 1 day, 0:00:00: accepted"):
+        maintain(spark, tables, ENTITY, vacuum_retention=timedelta(days=1))
+
+    done = maintain(
+        spark,
+        tables,
+        ENTITY,
+        today=(FIRST_DAY + timedelta(days=DAYS)).date(),
+        target_file_bytes=1,  # a file per row group: the smallest files OPTIMIZE writes
+        say=lambda _: None,
+    )
+
+    # Every table holds the same rows as before.
+    for path, rows in contents.items():
+        after = spark.read.format("delta").load(path)
+        assert_df_equality(after, spark.createDataFrame(rows, after.schema), ignore_row_order=True)
+    steps = {(Path(m.table).relative_to(laid.warehouse).as_posix(), m.action) for m in done}
+    assert steps == {
+        ("raw/customers", "compaction"),
+        ("normalized/customers", "zorder by id"),
+        ("runs/normalize/customers", "compaction"),
+    }  # no ingest ran here (raw was written directly) and nothing was quarantined: no tables
+    # Normalized is sorted again: each file holds a range of ids no other file overlaps, and a
+    # targeted replay of one id reads one file of it.
+    ranges = sorted((ids[0], ids[-1]) for ids in _file_ids(spark, laid.normalized))
+    assert all(end < start for (_, end), (start, _) in itertools.pairwise(ranges))
+    request = _arguments(
+        laid.warehouse, "t-9", _noon(DAYS).date(), replay_mode="targeted", ids="123"
+    )
+    with ScanRecorder(spark) as scans:
+        run = run_normalize(spark, request, ENTITY, lambda: _noon(DAYS) + timedelta(hours=2))
+    assert (run.status, run.rows_read) == ("succeeded", 1)
+    assert scans.files_read(laid.normalized) == 1
