@@ -112,12 +112,13 @@ from pyspark.sql import functions as F  # noqa: E402
 
 from glue_replay.pipelines.ingest import run_ingest  # noqa: E402
 from glue_replay.pipelines.normalize import run_normalize  # noqa: E402
-from glue_replay.request import JobArguments, build_job_arguments  # noqa: E402
+from glue_replay.request import JobArguments  # noqa: E402
 from glue_replay.runtime import build_spark_session  # noqa: E402
 from glue_replay.runtime.scans import ScanRecorder, TableScans, table_key  # noqa: E402
 from glue_replay.sources.base import Source  # noqa: E402
 from glue_replay.tables import RunRecord, RunStatus, Warehouse  # noqa: E402
 from glue_replay.tables.layout import maintain  # noqa: E402
+from glue_replay.testing import job_arguments  # noqa: E402
 from glue_replay.transforms.common import content_hash  # noqa: E402
 from glue_replay_examples.customers import CUSTOMERS  # noqa: E402
 
@@ -388,18 +389,7 @@ class SyntheticCustomers(Source):
 
 def arguments(warehouse: str, request_id: str, today: date, **fields: str) -> JobArguments:
     """Job arguments through the jobs' own validation (the entity's id rule, an ids file)."""
-    return build_job_arguments(
-        {
-            "request_id": request_id,
-            "warehouse": warehouse,
-            "JOB_NAME": "bench",
-            "JOB_RUN_ID": request_id,
-            "requested_by": "bench",
-            **fields,
-        },
-        ids=ENTITY.ids,
-        today=today,
-    )
+    return job_arguments(warehouse, request_id, ENTITY, today, job_name="bench", **fields)
 
 
 def at(moment: datetime) -> Callable[[], datetime]:

@@ -18,7 +18,6 @@ import shutil
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from chispa import assert_df_equality
@@ -28,11 +27,12 @@ from pyspark.sql import functions as F
 
 from glue_replay.pipelines import normalize as normalize_module
 from glue_replay.pipelines.normalize import run_normalize
-from glue_replay.request import build_job_arguments
+from glue_replay.request import JobArguments
 from glue_replay.runtime.scans import ScanRecorder, table_key
 from glue_replay.tables import Warehouse, append_once
 from glue_replay.tables.layout import MaintenanceError, maintain
 from glue_replay.tables.schemas import RAW_PARTITIONS, RAW_SCHEMA
+from glue_replay.testing import job_arguments
 from glue_replay_examples.customers import CUSTOMERS
 
 DAYS, PER_DAY = 8, 10
@@ -102,19 +102,8 @@ def _append_batch(
     )
 
 
-def _arguments(warehouse: str, request_id: str, today: date, **fields: str) -> Any:
-    return build_job_arguments(
-        {
-            "request_id": request_id,
-            "warehouse": warehouse,
-            "JOB_NAME": "layout",
-            "JOB_RUN_ID": request_id,
-            "requested_by": "test",
-            **fields,
-        },
-        ids=ENTITY.ids,
-        today=today,
-    )
+def _arguments(warehouse: str, request_id: str, today: date, **fields: str) -> JobArguments:
+    return job_arguments(warehouse, request_id, ENTITY, today, job_name="layout", **fields)
 
 
 @dataclass(frozen=True)

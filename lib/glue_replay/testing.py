@@ -66,7 +66,9 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from glue_replay.entity import Entity
 from glue_replay.jobs import Pipeline, run_ingest_job, run_normalize_job
+from glue_replay.request import JobArguments, build_job_arguments
 from glue_replay.tables import RunRecord, RunsLedger, RunStatus, Warehouse
 from glue_replay.tables.delta import table_exists
 
@@ -78,6 +80,7 @@ __all__ = [
     "PipelineConformance",
     "SteppingClock",
     "check_pipeline",
+    "job_arguments",
 ]
 
 #: The request id of each of the kit's requests, so a test can inspect what a step wrote.
@@ -140,6 +143,34 @@ class SteppingClock:
     def advance(self, delta: timedelta | None = None, **units: float) -> None:
         """Move on by ``delta``, by ``timedelta(**units)``, or by one ``step``."""
         self.now += delta if delta is not None else (timedelta(**units) if units else self.step)
+
+
+def job_arguments(
+    warehouse: str,
+    request_id: str,
+    entity: Entity,
+    today: date,
+    *,
+    job_name: str = "test",
+    **fields: str,
+) -> JobArguments:
+    """A job's arguments for one request, through the jobs' own validation (``entity``'s id
+    rule, an ``ids_file``), for calling ``run_ingest``/``run_normalize`` in a test or a script.
+
+        job_arguments(root, "t-1", CUSTOMERS, date(2026, 3, 9), replay_mode="targeted", ids="7")
+    """
+    return build_job_arguments(
+        {
+            "request_id": request_id,
+            "warehouse": warehouse,
+            "JOB_NAME": job_name,
+            "JOB_RUN_ID": request_id,
+            "requested_by": job_name,
+            **fields,
+        },
+        ids=entity.ids,
+        today=today,
+    )
 
 
 @dataclass(frozen=True)
