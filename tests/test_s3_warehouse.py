@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import boto3
+import pyspark
 import pytest
 from chispa import assert_df_equality
 from deltalake import DeltaTable, QueryBuilder
@@ -303,9 +304,13 @@ def test_a_session_for_an_s3_warehouse_needs_the_s3a_jars(
     monkeypatch.setenv("GLUE_REPLAY_JARS_DIR", str(tmp_path))
     with pytest.raises(GlueReplayError) as refused:
         build_spark_session("never-started", warehouse="s3://lake/wh")
+    fetch = "run `make setup`"  # what fills the installed line's jar cache
+    if not pyspark.__version__.startswith("3.5."):
+        command = "python scripts/fetch_jars.py --spark 4.1 <jar folder>"
+        fetch = f"run `{command}`, as `make test-spark4` does"
     assert str(refused.value) == (
         f"the warehouse s3://lake/wh is on S3 but {tmp_path} does not hold "
-        f"{hadoop_aws} and {sdk_bundle} (Hadoop's S3A file system); run `make setup`"
+        f"{hadoop_aws} and {sdk_bundle} (Hadoop's S3A file system); {fetch}"
     )
 
 

@@ -252,14 +252,14 @@ def _local_session(
     jars = find_delta_jars() or []
     packages: list[str] = []
     if not jars:
-        log.warning("Delta jars not cached (run `make setup`); resolving them from Maven Central")
+        log.warning("Delta jars not cached (%s); resolving them from Maven Central", _fetch_hint())
         packages += delta_artifacts().packages
     for package, name in zip(JDBC_DRIVER_PACKAGES, JDBC_DRIVER_JARS, strict=True):
         cached = jars[0].parent / name if jars else None
         if cached is not None and cached.is_file():
             jars.append(cached)
         else:
-            log.warning("%s not cached (run `make setup`); resolving it from Maven Central", name)
+            log.warning("%s not cached (%s); resolving it from Maven Central", name, _fetch_hint())
             packages.append(package)
     s3a_classpath = _s3a_classpath(jars[0].parent if jars else None, warehouse, settings)
     for key, value in s3a_classpath.items():
@@ -325,14 +325,24 @@ def _s3a_classpath(
     if warehouse is not None and warehouse.lower().startswith(("s3://", "s3a://")):
         raise GlueReplayError(
             f"the warehouse {warehouse} is on S3 but {where} does not hold "
-            f"{' and '.join(names)} (Hadoop's S3A file system); run `make setup`"
+            f"{' and '.join(names)} (Hadoop's S3A file system); {_fetch_hint()}"
         )
     log.warning(
-        "%s not in %s (run `make setup`): s3:// and s3a:// paths will not work in this session",
+        "%s not in %s (%s): s3:// and s3a:// paths will not work in this session",
         " and ".join(names),
         where,
+        _fetch_hint(),
     )
     return {}
+
+
+def _fetch_hint(spark_version: str = pyspark.__version__) -> str:
+    """How to fill the jar cache for the installed pyspark line (the Makefile's targets)."""
+    line = ".".join(spark_version.split(".")[:2])
+    if line == "3.5":
+        return "run `make setup`"
+    fetch = f"python scripts/fetch_jars.py --spark {line} <jar folder>"
+    return f"run `{fetch}`, as `make test-spark4` does"
 
 
 def find_delta_jars() -> list[Path] | None:
@@ -351,6 +361,6 @@ def find_delta_jars() -> list[Path] | None:
     if os.environ.get(JARS_DIR_ENV):
         raise GlueReplayError(
             f"{JARS_DIR_ENV}={os.environ[JARS_DIR_ENV]} does not hold {', '.join(artifacts.jars)}; "
-            "run `make setup` or unset it"
+            f"{_fetch_hint()} or unset it"
         )
     return None
