@@ -494,6 +494,7 @@ def test_payload_shape_errors_name_every_field_whose_json_shape_changed(
             ("array-of-values-for-objects", '{"lines":["X"]}'),
             ("several", '{"name":{"a":1},"address":[1]}'),
             ("not-an-object", "not json"),
+            ("text-that-starts-like-an-object", '{"name":"{Ann","address":"{1 Main St"}'),
         ],
         "case string, payload string",
     )  # fmt: skip
@@ -518,6 +519,7 @@ def test_payload_shape_errors_name_every_field_whose_json_shape_changed(
                 "address is an array, expected an object",
             ),
             ("not-an-object", None),
+            ("text-that-starts-like-an-object", "address is a single value, expected an object"),
         ],
         "case string, reason string",
     )
