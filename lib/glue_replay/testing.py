@@ -157,7 +157,7 @@ def job_arguments(
     """A job's arguments for one request, through the jobs' own validation (``entity``'s id
     rule, an ``ids_file``), for calling ``run_ingest``/``run_normalize`` in a test or a script.
 
-        job_arguments(root, "t-1", CUSTOMERS, date(2026, 3, 9), replay_mode="targeted", ids="7")
+        job_arguments(root, "t-1", INVOICES, date(2026, 3, 9), replay_mode="targeted", ids="7")
     """
     return build_job_arguments(
         {

@@ -79,7 +79,7 @@ OUTBOX_PROPERTIES = {**APPEND_ONLY, CHANGE_FEED: "true"}
 IDS_SCHEMA = StructType([StructField("id", StringType(), nullable=False)])
 #: The table property that turns deletion vectors on (see ``Entity.deletion_vectors``).
 DELETION_VECTORS = "delta.enableDeletionVectors"
-#: Rows per file of a normalized table's first write (sorted by key: ~10 MB for customers).
+#: Rows per file of a normalized table's first write, sorted by key (~10 MB of a bundled entity).
 NORMALIZED_ROWS_PER_FILE = 100_000
 #: How many would-be events a dry run prints.
 DRY_RUN_SAMPLE = 10
