@@ -276,7 +276,7 @@ def test_maintenance_sorts_normalized_again_and_joins_the_small_files_keeping_ev
         tables,
         ENTITY,
         today=(FIRST_DAY + timedelta(days=DAYS)).date(),
-        target_file_bytes=1,  # a file per row group: the smallest files OPTIMIZE writes
+        rows_per_file=PER_DAY,
         say=lambda _: None,
     )
 
@@ -287,12 +287,14 @@ def test_maintenance_sorts_normalized_again_and_joins_the_small_files_keeping_ev
     steps = {(Path(m.table).relative_to(laid.warehouse).as_posix(), m.action) for m in done}
     assert steps == {
         ("raw/customers", "compaction"),
-        ("normalized/customers", "zorder by id"),
+        ("normalized/customers", "sorted by id"),
         ("runs/normalize/customers", "compaction"),
     }  # no ingest ran here (raw was written directly) and nothing was quarantined: no tables
     # Normalized is sorted again: each file holds a range of ids no other file overlaps, and a
     # targeted replay of one id reads one file of it.
-    ranges = sorted((ids[0], ids[-1]) for ids in _file_ids(spark, laid.normalized))
+    files = _file_ids(spark, laid.normalized)
+    assert len(files) == 9  # 81 rows, 10 a file
+    ranges = sorted((ids[0], ids[-1]) for ids in files)
     assert all(end < start for (_, end), (start, _) in itertools.pairwise(ranges))
     request = _arguments(
         laid.warehouse, "t-9", _noon(DAYS).date(), replay_mode="targeted", ids="123"

@@ -53,6 +53,7 @@ from glue_replay.tables.delta import (
     table_exists,
     table_version,
 )
+from glue_replay.tables.layout import ROWS_PER_FILE
 from glue_replay.tables.pruning import PRUNING_KEYS, KeyScope, key_predicate
 from glue_replay.tables.schemas import (
     NORMALIZED_METADATA,
@@ -79,8 +80,8 @@ OUTBOX_PROPERTIES = {**APPEND_ONLY, CHANGE_FEED: "true"}
 IDS_SCHEMA = StructType([StructField("id", StringType(), nullable=False)])
 #: The table property that turns deletion vectors on (see ``Entity.deletion_vectors``).
 DELETION_VECTORS = "delta.enableDeletionVectors"
-#: Rows per file of a normalized table's first write, sorted by key (~10 MB of a bundled entity).
-NORMALIZED_ROWS_PER_FILE = 100_000
+#: Rows per file of a normalized table's first write, sorted by key (maintenance keeps it).
+NORMALIZED_ROWS_PER_FILE = ROWS_PER_FILE
 #: How many would-be events a dry run prints.
 DRY_RUN_SAMPLE = 10
 
