@@ -32,7 +32,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
@@ -114,10 +114,11 @@ def maintain_stage(
 ) -> list[Maintained]:
     """Maintain the tables ``stage``'s job of ``entity`` writes, from that job, between runs.
 
-    ingest: ``raw`` (compaction of the days before ``today``, default the session's current
-    date), its quarantine and runs ledger; normalize: ``normalized`` (sorted by the entity's
-    key), its quarantine and runs ledger. Tables that do not exist yet are skipped. With
-    ``vacuum_retention`` (at least :data:`MIN_VACUUM_RETENTION`) each table is vacuumed after.
+    ingest: ``raw`` (compaction of the days before ``today``, default today in UTC, the
+    ``ingest_date`` partitions' own clock), its quarantine and runs ledger; normalize:
+    ``normalized`` (sorted by the entity's key), its quarantine and runs ledger. Tables that do
+    not exist yet are skipped. With ``vacuum_retention`` (at least
+    :data:`MIN_VACUUM_RETENTION`) each table is vacuumed after.
     """
     if stage not in STAGES:
         raise MaintenanceError(f"stage {stage!r}: accepted: {', '.join(STAGES)}")
@@ -130,7 +131,7 @@ def maintain_stage(
             raise MaintenanceError(f"{name} {value}: accepted: a positive number")
     steps: list[tuple[str, str | None, str | None]] = []  # (path, sort key, where)
     if stage == "ingest":
-        before = (today or date.today()).isoformat()
+        before = (today or datetime.now(UTC).date()).isoformat()
         steps.append((warehouse.raw(entity.name), None, f"ingest_date < '{before}'"))
     else:
         steps.append((warehouse.normalized(entity.name), entity.key, None))
