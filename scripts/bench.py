@@ -117,6 +117,7 @@ from glue_replay.runtime import build_spark_session  # noqa: E402
 from glue_replay.runtime.scans import ScanRecorder, TableScans, table_key  # noqa: E402
 from glue_replay.sources.base import Source  # noqa: E402
 from glue_replay.tables import RunRecord, RunStatus, Warehouse  # noqa: E402
+from glue_replay.tables.delta import file_count  # noqa: E402
 from glue_replay.tables.layout import maintain  # noqa: E402
 from glue_replay.testing import job_arguments  # noqa: E402
 from glue_replay.transforms.common import content_hash  # noqa: E402
@@ -559,10 +560,7 @@ class Bench:
         return table[len(root) + 1 :] if table.startswith(root + "/") else table
 
     def table_files(self, path: str) -> int:
-        if not DeltaTable.isDeltaTable(self.spark, path):
-            return 0
-        detail = DeltaTable.forPath(self.spark, path).detail().first()
-        return int(detail["numFiles"]) if detail is not None else 0
+        return file_count(self.spark, path)
 
     def measure(
         self,

@@ -48,6 +48,7 @@ from glue_replay.request import JobArguments, ReplayMode, ReplayRequest
 from glue_replay.tables import RunRecord, append_once, read_table
 from glue_replay.tables.delta import (
     CHANGE_FEED,
+    DELETION_VECTORS,
     committed_txn_version,
     ensure_change_feed,
     table_exists,
@@ -78,8 +79,6 @@ APPEND_ONLY = {"delta.appendOnly": "true"}
 #: events must be delivered in), see :mod:`glue_replay.pipelines.publish`.
 OUTBOX_PROPERTIES = {**APPEND_ONLY, CHANGE_FEED: "true"}
 IDS_SCHEMA = StructType([StructField("id", StringType(), nullable=False)])
-#: The table property that turns deletion vectors on (see ``Entity.deletion_vectors``).
-DELETION_VECTORS = "delta.enableDeletionVectors"
 #: Rows per file of a normalized table's first write, sorted by key (maintenance keeps it).
 NORMALIZED_ROWS_PER_FILE = ROWS_PER_FILE
 #: How many would-be events a dry run prints.

@@ -162,6 +162,16 @@ def ensure_table(
 
 
 CHANGE_FEED = "delta.enableChangeDataFeed"
+#: The table property that turns deletion vectors on (see ``Entity.deletion_vectors``).
+DELETION_VECTORS = "delta.enableDeletionVectors"
+
+
+def file_count(spark: SparkSession, path: str) -> int:
+    """How many data files the table at ``path`` holds now (0 when there is no table)."""
+    if not table_exists(spark, path):
+        return 0
+    row = DeltaTable.forPath(spark, path).detail().select("numFiles").first()
+    return int(row[0]) if row is not None else 0
 
 
 def change_feed_on(spark: SparkSession, path: str) -> bool:

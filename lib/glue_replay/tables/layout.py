@@ -39,7 +39,7 @@ from pyspark.sql import SparkSession
 
 from glue_replay.entity import Entity
 from glue_replay.errors import GlueReplayError
-from glue_replay.tables.delta import Warehouse, table_exists
+from glue_replay.tables.delta import Warehouse, file_count, table_exists
 
 #: Rows per file of a table sorted by key (normalized): ~10 MB of a typical entity's rows.
 ROWS_PER_FILE = 100_000
@@ -182,7 +182,7 @@ def _sort_by_key(spark: SparkSession, path: str, key: str, rows_per_file: int) -
     table, and open-source Delta made two files of a 170 MB table asked for 32 MB ones.
     """
     started = time.monotonic()
-    before = _file_count(spark, path)
+    before = file_count(spark, path)
     table = spark.read.format("delta").load(path)
     files = max(1, -(-table.count() // rows_per_file))
     (
@@ -193,13 +193,8 @@ def _sort_by_key(spark: SparkSession, path: str, key: str, rows_per_file: int) -
         .option("dataChange", "false")
         .save(path)
     )
-    added = _file_count(spark, path)
+    added = file_count(spark, path)
     return Maintained(path, f"sorted by {key}", before, added, time.monotonic() - started)
-
-
-def _file_count(spark: SparkSession, path: str) -> int:
-    row = DeltaTable.forPath(spark, path).detail().select("numFiles").first()
-    return int(row[0]) if row is not None else 0
 
 
 def _vacuum(spark: SparkSession, path: str, retention: timedelta) -> Maintained:
