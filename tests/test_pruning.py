@@ -102,3 +102,19 @@ def test_a_key_scope_names_few_keys_and_only_joins_with_many(
 
     monkeypatch.setattr(pruning, "BROADCAST_KEYS", 2)
     assert KeyScope.of(rows, "id").frame is None
+
+
+def test_a_counted_key_scope_collects_the_keys_only_when_it_may_name_them(
+    spark: SparkSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import glue_replay.tables.pruning as pruning
+
+    rows = spark.createDataFrame([("7",), ("42",), ("42",), (None,)], "id string")
+    few = KeyScope.counted(rows, "id", 2)
+    assert (few.count, sorted(few.values or ())) == (2, ["42", "7"])
+
+    monkeypatch.setattr(pruning, "PRUNING_KEYS", 1)
+    many = KeyScope.counted(rows, "id", 2)
+    assert (many.count, many.values, many.frame is not None) == (2, None, True)
+    monkeypatch.setattr(pruning, "BROADCAST_KEYS", 1)
+    assert KeyScope.counted(rows, "id", 2).frame is None

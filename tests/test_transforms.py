@@ -25,6 +25,7 @@ from pyspark.sql.types import (
 from glue_replay.entity import Entity, EventTypes, SoftDelete
 from glue_replay.errors import PipelineDefinitionError
 from glue_replay.pipelines.normalize import (
+    _missing_ids,
     decide_changes,
     outbox_events,
     select_for_replay,
@@ -32,6 +33,7 @@ from glue_replay.pipelines.normalize import (
 )
 from glue_replay.pipelines.stage import TimeWindow
 from glue_replay.request import ReplayMode, ReplayRequest
+from glue_replay.tables.pruning import KeyScope
 from glue_replay.tables.schemas import RAW_SCHEMA
 from glue_replay.transforms.common import (
     latest_per_key,
@@ -235,7 +237,24 @@ def test_select_for_replay_by_time(
     assert _ids_of(select_for_replay(_raw(spark), request_, window)) == expected_ids  # type: ignore[arg-type]
 
 
-def test_select_for_replay_targeted_uses_a_broadcast_semi_join(spark: SparkSession) -> None:
+def test_select_for_replay_targeted_names_a_few_ids_in_a_filter_without_a_join(
+    spark: SparkSession,
+) -> None:
+    ids = spark.createDataFrame([("2",), ("4",), ("99",)], "id string")
+    request = ReplayRequest(ReplayMode.TARGETED, "r", ids=("2", "4", "99"))
+    selected = select_for_replay(_raw(spark), request, TimeWindow(), ids)  # type: ignore[arg-type]
+    assert _ids_of(selected) == ["2", "4"]
+    plan = selected._jdf.queryExecution().executedPlan().toString()
+    assert "Join" not in plan
+    assert "Union" not in plan
+
+
+def test_select_for_replay_targeted_uses_a_broadcast_semi_join_beyond_exact_predicates(
+    spark: SparkSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import glue_replay.pipelines.normalize as normalize_module
+
+    monkeypatch.setattr(normalize_module, "MAX_RANGES", 2)
     ids = spark.createDataFrame([("2",), ("4",), ("99",)], "id string")
     request = ReplayRequest(ReplayMode.TARGETED, "r", ids=("2", "4", "99"))
     selected = select_for_replay(_raw(spark), request, TimeWindow(), ids)  # type: ignore[arg-type]
@@ -282,6 +301,60 @@ def test_select_for_replay_takes_the_rows_the_request_ingested(
         ignore_row_order=True,
         ignore_nullable=True,
     )
+
+
+def test_select_for_replay_targeted_beyond_exact_predicates_takes_its_own_rows_too(
+    spark: SparkSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import glue_replay.pipelines.normalize as normalize_module
+
+    monkeypatch.setattr(normalize_module, "MAX_RANGES", 1)
+    own = spark.createDataFrame(
+        [
+            ("5", "{}", None, T(2026, 4, 1, 9), "own", "targeted", "y", date(2026, 4, 1)),
+            ("2", "{}", None, T(2026, 4, 1, 9), "own", "targeted", "y", date(2026, 4, 1)),
+        ],
+        RAW_SCHEMA,
+    )
+    raw = _raw(spark).unionByName(own)  # type: ignore[attr-defined]
+    request = ReplayRequest(ReplayMode.TARGETED, "own", ids=("2", "3"))
+    ids = spark.createDataFrame([(i,) for i in request.ids], "id string")
+    selected = select_for_replay(raw, request, TimeWindow(), ids)
+    assert_df_equality(
+        selected.select("id", "request_id"),
+        spark.createDataFrame(
+            [("2", "f"), ("2", "own"), ("3", "b"), ("5", "own")], "id string, request_id string"
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("requested", "valid_keys", "expected"),
+    [
+        # Every requested id is a valid row's key: nothing is missing, nothing more is read.
+        (("2", "1"), ("1", "2"), []),
+        # "3" has only a quarantined row (no valid key): it is in raw, so not missing.
+        (("3", "1"), ("1",), []),
+        # "9" is in raw under no row at all; reported in request order.
+        (("9", "1", "8"), ("1",), ["9", "8"]),
+        # Too many keys to name: the join alone decides.
+        (("1", "9"), None, ["9"]),
+    ],
+    ids=["all-valid", "quarantined-only", "absent", "keys-unnamed"],
+)
+def test_missing_ids_are_the_requested_ids_without_any_raw_row(
+    spark: SparkSession,
+    requested: tuple[str, ...],
+    valid_keys: tuple[str, ...] | None,
+    expected: list[str],
+) -> None:
+    selected = spark.createDataFrame([("1",), ("2",), ("3",)], "id string")
+    ids = spark.createDataFrame([(i,) for i in requested], "id string")
+    count = len(valid_keys) if valid_keys is not None else 5_000
+    keys = KeyScope(count, valid_keys, None)
+    assert _missing_ids(ids, selected, requested, keys, CUSTOMERS) == expected
 
 
 def _customer(id_: str, email: str, updated_at: datetime) -> tuple[object, ...]:

@@ -26,7 +26,14 @@ from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import (
+    DataType,
+    IntegralType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from glue_replay.entity import Entity
 from glue_replay.errors import PipelineDefinitionError
@@ -55,7 +62,7 @@ from glue_replay.tables.delta import (
     table_version,
 )
 from glue_replay.tables.layout import ROWS_PER_FILE
-from glue_replay.tables.pruning import PRUNING_KEYS, KeyScope, key_predicate
+from glue_replay.tables.pruning import MAX_RANGES, PRUNING_KEYS, KeyScope, key_predicate
 from glue_replay.tables.schemas import (
     NORMALIZED_METADATA,
     OUTBOX_PARTITIONS,
@@ -216,15 +223,16 @@ def select_for_replay(
     """The raw rows a request selects: its mode's selection, plus the rows it ingested itself.
 
     full: every row; since: ``source_updated_at`` in the window; targeted: rows whose id is in
-    ``ids`` (a broadcast semi-join, never a literal IN list); BAU: rows ingested in the window. In
-    every mode, the rows whose ``request_id`` is the request's own are selected too: a record
-    the request ingested whose source time did not parse (null, so in no window) is then
-    quarantined for it instead of vanishing.
+    ``ids`` (an OR of equalities for a few, a broadcast semi-join beyond; never a literal IN
+    list); BAU: rows ingested in the window. In every mode, the rows whose ``request_id`` is the
+    request's own are selected too: a record the request ingested whose source time did not
+    parse (null, so in no window) is then quarantined for it instead of vanishing.
 
     Each selection also says what lets Delta skip raw files by their statistics: since, that a
     row updated at the source from D on was ingested from D minus ``source_clock_skew`` on;
-    targeted with up to :data:`PRUNING_KEYS` ids, an OR of them (:func:`key_predicate`); the
-    request's own rows, its ``request_id`` (one per ingest commit).
+    targeted with up to :data:`PRUNING_KEYS` ids, an OR of them (:func:`key_predicate`: up to
+    :data:`MAX_RANGES` ids it is exact and is the whole selection, no join); the request's own
+    rows, its ``request_id`` (one per ingest commit).
 
         since [2024-08-01, 2024-09-01), raw ("40", source_updated_at null, request "s-1")
         -> selected by request "s-1", not by another since request
@@ -242,6 +250,9 @@ def select_for_replay(
         case ReplayMode.TARGETED:
             if ids is None:
                 raise ValueError("a targeted selection needs the ids frame")
+            if len(request.ids) <= MAX_RANGES:
+                # The predicate is exact (one equality per id): no join, no union.
+                return raw.where(key_predicate(F.col("id"), request.ids) | ours)
             candidates = raw
             if len(request.ids) <= PRUNING_KEYS:
                 candidates = raw.where(key_predicate(F.col("id"), request.ids))
@@ -399,7 +410,8 @@ def normalize(
         content_hash(entity.hashed_columns).alias("content_hash"),
         F.col("ingested_at").alias("raw_ingested_at"),
     )
-    keys = KeyScope.of(valid, entity.key)
+    selection = _summarize(parsed, entity.key)
+    keys = KeyScope.counted(valid, entity.key, selection.keys)
     decided = decide_changes(latest, keys.restrict(existing, entity.key), entity, request.mode)
     decided = decided.persist(StorageLevel.MEMORY_AND_DISK)
     events = outbox_events(decided, entity, request, context.now)
@@ -407,11 +419,11 @@ def normalize(
         events = events.transform(without_published_changes(outbox, entity, request))
     events = events.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        counts = _count(parsed, decided)
-        counts.outboxed = events.count()
+        counts, emitted = _count(selection, decided)
+        # A replay outboxes every row it emits; BAU leaves out changes already published.
+        counts.outboxed = events.count() if request.mode is ReplayMode.BAU else emitted
         if ids is not None:
-            # ``parsed`` is cached and still holds every selected raw row's id: no second scan.
-            counts.missing_ids = _missing_ids(ids, parsed, request.ids)
+            counts.missing_ids = _missing_ids(ids, parsed, request.ids, keys, entity)
             if counts.missing_ids:
                 context.say(f"{len(counts.missing_ids)} requested ids are not in raw")
         if request.dry_run:
@@ -528,8 +540,31 @@ def _ids_frame(spark: SparkSession, ids: tuple[str, ...]) -> DataFrame:
     return spark.createDataFrame([(i,) for i in ids], IDS_SCHEMA)
 
 
-def _count(parsed: DataFrame, decided: DataFrame) -> StageCounts:
-    """The raw-row counts, in two small aggregations (one per cached frame).
+@dataclass(frozen=True)
+class _Selection:
+    """What one aggregation of the selected, parsed raw rows says (see :func:`_summarize`)."""
+
+    read: int
+    quarantined: int
+    #: Distinct keys of the valid rows: what the run may MERGE, and its :class:`KeyScope`.
+    keys: int
+
+
+def _summarize(parsed: DataFrame, key: str) -> _Selection:
+    """Count the selected raw rows, those quarantined and the valid rows' distinct keys, in
+    the one job that also fills ``parsed``'s cache."""
+    valid_key = F.when(F.col("quarantine_reason").isNull(), F.col(key))
+    row = parsed.agg(
+        F.count(F.lit(1)).alias("read"),
+        F.count("quarantine_reason").alias("quarantined"),
+        F.count_distinct(valid_key).alias("keys"),
+    ).first()
+    assert row is not None
+    return _Selection(int(row["read"]), int(row["quarantined"]), int(row["keys"]))
+
+
+def _count(selection: _Selection, decided: DataFrame) -> tuple[StageCounts, int]:
+    """The raw-row counts, and how many decided rows are to be emitted (one aggregation).
 
     read: the raw rows selected; quarantined: those quarantined; written: those MERGEd (the
     winning version of an id whose row was inserted or updated, so at most one per id);
@@ -537,27 +572,45 @@ def _count(parsed: DataFrame, decided: DataFrame) -> StageCounts:
     or held, a duplicate of it, or the same content as held). So read = written + unchanged +
     quarantined. The outboxed count is the events' (see :func:`normalize`).
     """
-    read = parsed.agg(
-        F.count(F.lit(1)).alias("read"),
-        F.count("quarantine_reason").alias("quarantined"),
+    out = decided.agg(
+        F.sum(F.col("write").cast("long")).alias("written"),
+        F.sum(F.col("emit").cast("long")).alias("emitted"),
     ).first()
-    out = decided.agg(F.sum(F.col("write").cast("long")).alias("written")).first()
-    assert read is not None and out is not None
-    total, quarantined = int(read["read"]), int(read["quarantined"])
+    assert out is not None
     written = int(out["written"] or 0)
-    return StageCounts(
-        read=total,
+    counts = StageCounts(
+        read=selection.read,
         written=written,
-        unchanged=total - quarantined - written,
-        quarantined=quarantined,
+        unchanged=selection.read - selection.quarantined - written,
+        quarantined=selection.quarantined,
     )
+    return counts, int(out["emitted"] or 0)
 
 
-def _missing_ids(ids: DataFrame, selected: DataFrame, requested: tuple[str, ...]) -> list[str]:
-    """Requested ids raw does not have, in request order (as ingest reports them)."""
+def _missing_ids(
+    ids: DataFrame,
+    selected: DataFrame,
+    requested: tuple[str, ...],
+    keys: KeyScope,
+    entity: Entity,
+) -> list[str]:
+    """Requested ids raw does not have, in request order (as ingest reports them).
+
+    A valid row's key is its raw id (:func:`with_entity_columns` quarantines the others), so
+    when the keys the run collected name every requested id, none is missing and nothing more
+    is read; else ``selected`` (cached, every selected raw row's id) is joined with the ids.
+    """
+    textual = _textual(entity.schema[entity.key].dataType)
+    if keys.values is not None and textual and set(requested) <= {str(k) for k in keys.values}:
+        return []
     absent = ids.join(selected.select("id").distinct(), on="id", how="left_anti")
     found = {row["id"] for row in absent.collect()}
     return [i for i in requested if i in found]
+
+
+def _textual(kind: DataType) -> bool:
+    """A key type whose Python value prints as Spark casts it to text (strings, integers)."""
+    return isinstance(kind, StringType | IntegralType)
 
 
 def _merge_latest(

@@ -86,17 +86,36 @@ class KeyScope:
     @classmethod
     def of(cls, rows: DataFrame, key: str) -> KeyScope:
         """The distinct non-null ``key`` values of ``rows``: one small job when they are few."""
-        keys = rows.select(key).where(F.col(key).isNotNull()).distinct()
+        keys = cls._distinct(rows, key)
         sample = [row[0] for row in keys.limit(PRUNING_KEYS + 1).collect()]
         if len(sample) <= PRUNING_KEYS:
             return cls(len(sample), tuple(sample), keys)
         count = keys.count()
         return cls(count, None, keys if count <= BROADCAST_KEYS else None)
 
+    @classmethod
+    def counted(cls, rows: DataFrame, key: str, count: int) -> KeyScope:
+        """:meth:`of`, for a caller that already counted the distinct keys: the keys are
+        collected (one job) only when there are at most :data:`PRUNING_KEYS` of them."""
+        keys = cls._distinct(rows, key)
+        if count <= PRUNING_KEYS:
+            return cls(count, tuple(row[0] for row in keys.collect()), keys)
+        return cls(count, None, keys if count <= BROADCAST_KEYS else None)
+
+    @staticmethod
+    def _distinct(rows: DataFrame, key: str) -> DataFrame:
+        return rows.select(key).where(F.col(key).isNotNull()).distinct()
+
     def restrict(self, table: DataFrame, key: str) -> DataFrame:
-        """The rows of ``table`` whose ``key`` is one of these keys (all rows when too many)."""
+        """The rows of ``table`` whose ``key`` is one of these keys (all rows when too many).
+
+        Up to :data:`MAX_RANGES` keys the literal predicate is exact (an equality per key) and
+        is all it takes; beyond, it is a superset and a broadcast semi-join with the keys
+        narrows it (the keys recomputed, shuffled and broadcast: jobs a small run skips)."""
         if self.values is not None:
             table = table.where(key_predicate(F.col(key), self.values))
+            if len(self.values) <= MAX_RANGES:
+                return table
         if self.frame is not None:
             table = table.join(F.broadcast(self.frame), on=key, how="left_semi")
         return table
