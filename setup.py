@@ -18,6 +18,7 @@ KAFKA = ["confluent-kafka==2.16.1"]
 TOOLS = [
     *KAFKA,
     "pytest==9.2.0",
+    "pytest-xdist==3.8.0",  # `make test PYTEST_WORKERS=2`: the suite on 2 workers
     "chispa==0.12.0",
     *CLI,
     "moto[events,glue,s3,sts]==5.2.5",

@@ -141,31 +141,52 @@ def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     return certificate_file, key_file
 
 
+#: Starts tried before giving up: a free port probed here may be taken by another process (the
+#: other pytest-xdist worker's servers and Spark jobs bind ports too) before moto_server binds it.
+START_ATTEMPTS = 3
+
+
 @contextmanager
 def _moto_server(log_folder: Path, tls: tuple[Path, Path] | None) -> Iterator[str]:
-    port = free_port()
     launcher = Path(__file__).with_name("moto_launcher.py")  # moto_server, with a moto bug fixed
-    command = [sys.executable, str(launcher), "-H", "127.0.0.1", "-p", str(port)]
-    context = None
-    if tls is not None:
-        command += ["--ssl-cert", str(tls[0]), "--ssl-key", str(tls[1])]
-        context = ssl.create_default_context(cafile=str(tls[0]))
-    endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    context = None if tls is None else ssl.create_default_context(cafile=str(tls[0]))
     with (log_folder / "moto_server.log").open("w") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            port = free_port()
+            command = [sys.executable, str(launcher), "-H", "127.0.0.1", "-p", str(port)]
+            if tls is not None:
+                command += ["--ssl-cert", str(tls[0]), "--ssl-key", str(tls[1])]
+            endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+            server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            answered = False
+            try:
+                answered = _answers(endpoint, server, context)
+            finally:
+                if not answered:
+                    server.terminate()
+                    server.wait(timeout=10)
+            if answered:
+                break
+            if attempt == START_ATTEMPTS:
+                raise RuntimeError(f"moto_server did not start (see {log.name})")
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(
-                        f"{endpoint}/moto-api/", timeout=1, context=context
-                    ):
-                        break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"moto_server did not start (see {log.name})") from None
-                    time.sleep(0.1)
             yield endpoint
         finally:
             server.terminate()
             server.wait(timeout=10)
+
+
+def _answers(
+    endpoint: str, server: subprocess.Popen[bytes], context: ssl.SSLContext | None
+) -> bool:
+    """Whether ``server`` answers at ``endpoint`` within 30 s: ``False`` once it has exited (its
+    port was taken) or the time is up."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1, context=context):
+                return server.poll() is None  # unless ours had exited: another server answered
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)

@@ -8,7 +8,7 @@ tables) and ``jdbc_login`` (the read-only login, exported as ``$GLUE_REPLAY_JDBC
 The server is started by :func:`glue_replay_devtools.postgres.start_postgres` in a temporary
 folder on a free loopback port (as an unprivileged user when the suite runs as root), or is
 ``$GLUE_REPLAY_TEST_PG_DSN``'s when that is set; it is stopped and its folder removed at the
-end of the session.
+end of the session. Under pytest-xdist each worker has a server (or a database) of its own.
 """
 
 from __future__ import annotations
@@ -17,12 +17,17 @@ from collections.abc import Iterator
 
 import pytest
 
+from checkout_lock import checkout_lock
 from glue_replay_devtools.postgres import Login, PostgresServer, create_shop_schema, start_postgres
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    with start_postgres() as server:
+    # One worker starts its server at a time: as root, a start creates the server's OS user when
+    # there is none (useradd), and two workers creating it at once would fail one of them.
+    with checkout_lock("postgres-start"):
+        server = start_postgres()
+    with server:
         create_shop_schema(server)
         yield server
 

@@ -47,6 +47,7 @@ from chispa import assert_df_equality
 from deltalake import DeltaTable, QueryBuilder
 from pyspark.sql import SparkSession
 
+from checkout_lock import checkout_lock
 from glue_replay_devtools.sample_api import SampleApiServer
 
 pytest.register_assert_rewrite("moto_process")
@@ -130,7 +131,8 @@ def lay_out_repository(repo: Path) -> None:
     shutil.copytree(ROOT / "terraform", repo / "terraform", ignore=ignore)
     shutil.copytree(ROOT / "glue_jobs", repo / "glue_jobs", ignore=ignore)
     (repo / "dist").mkdir()
-    package.build_wheel(repo / "dist")
+    with checkout_lock("package-build"):  # pip builds in the checkout: one build at a time
+        package.build_wheel(repo / "dist")
     package.build_lambda_zip(repo / "dist")
 
 

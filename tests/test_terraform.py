@@ -45,6 +45,7 @@ import hcl2
 import pytest
 from hcl2.utils import SerializationOptions
 
+from checkout_lock import checkout_lock
 from glue_replay.arguments import job_fields
 from glue_replay.request import REPLAY_FIELDS
 
@@ -1421,7 +1422,8 @@ def test_the_wheel_holds_the_library_and_examples_and_the_lambda_zip_the_library
     package = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(package)
 
-    wheel = package.build_wheel(tmp_path)
+    with checkout_lock("package-build"):  # pip builds in the checkout: one build at a time
+        wheel = package.build_wheel(tmp_path)
     assert wheel.name == Path(default_of("wheel_file")).name, (
         "var.wheel_file's default is not the wheel"
     )
