@@ -85,13 +85,8 @@ class KeyScope:
 
     @classmethod
     def of(cls, rows: DataFrame, key: str) -> KeyScope:
-        """The distinct non-null ``key`` values of ``rows``: one small job when they are few."""
-        keys = cls._distinct(rows, key)
-        sample = [row[0] for row in keys.limit(PRUNING_KEYS + 1).collect()]
-        if len(sample) <= PRUNING_KEYS:
-            return cls(len(sample), tuple(sample), keys)
-        count = keys.count()
-        return cls(count, None, keys if count <= BROADCAST_KEYS else None)
+        """The distinct non-null ``key`` values of ``rows``: a count, then :meth:`counted`."""
+        return cls.counted(rows, key, cls._distinct(rows, key).count())
 
     @classmethod
     def counted(cls, rows: DataFrame, key: str, count: int) -> KeyScope:
