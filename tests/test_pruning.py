@@ -13,7 +13,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from glue_replay.runtime.scans import ScanRecorder
-from glue_replay.tables.pruning import KeyScope, key_predicate, key_ranges
+from glue_replay.tables import pruning
+from glue_replay.tables.pruning import KeyScope, exact_key_predicate, key_predicate, key_ranges
 
 FILES = 10
 PER_FILE = 20
@@ -75,6 +76,20 @@ def test_many_keys_become_ranges_that_still_skip_the_files_between(
         ignore_row_order=True,
     )
     assert files == 6  # 0005..0045 spans files 0-2, 0150..0190 files 7-9
+
+
+def test_an_exact_predicate_is_one_equality_per_key_and_none_beyond_max_ranges(
+    spark: SparkSession, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pruning, "MAX_RANGES", 2)
+    exact = exact_key_predicate(F.col("id"), _ids(3, 187, 3))  # two distinct keys
+    assert exact is not None
+    kept, files = _read(spark, table, exact)
+    assert_df_equality(kept, spark.createDataFrame([(i,) for i in _ids(3, 187)], "id string"),
+                       ignore_row_order=True)  # fmt: skip
+    assert files == 2
+    # Three keys in two runs would be a superset: no exact predicate.
+    assert exact_key_predicate(F.col("id"), _ids(3, 95, 187)) is None
 
 
 def test_a_key_scope_names_few_keys_and_only_joins_with_many(

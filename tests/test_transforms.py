@@ -33,6 +33,7 @@ from glue_replay.pipelines.normalize import (
 )
 from glue_replay.pipelines.stage import TimeWindow
 from glue_replay.request import ReplayMode, ReplayRequest
+from glue_replay.tables import pruning
 from glue_replay.tables.pruning import KeyScope
 from glue_replay.tables.schemas import RAW_SCHEMA
 from glue_replay.transforms.common import (
@@ -252,9 +253,7 @@ def test_select_for_replay_targeted_names_a_few_ids_in_a_filter_without_a_join(
 def test_select_for_replay_targeted_uses_a_broadcast_semi_join_beyond_exact_predicates(
     spark: SparkSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import glue_replay.pipelines.normalize as normalize_module
-
-    monkeypatch.setattr(normalize_module, "MAX_RANGES", 2)
+    monkeypatch.setattr(pruning, "MAX_RANGES", 2)
     ids = spark.createDataFrame([("2",), ("4",), ("99",)], "id string")
     request = ReplayRequest(ReplayMode.TARGETED, "r", ids=("2", "4", "99"))
     selected = select_for_replay(_raw(spark), request, TimeWindow(), ids)  # type: ignore[arg-type]
@@ -306,9 +305,7 @@ def test_select_for_replay_takes_the_rows_the_request_ingested(
 def test_select_for_replay_targeted_beyond_exact_predicates_takes_its_own_rows_too(
     spark: SparkSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import glue_replay.pipelines.normalize as normalize_module
-
-    monkeypatch.setattr(normalize_module, "MAX_RANGES", 1)
+    monkeypatch.setattr(pruning, "MAX_RANGES", 1)
     own = spark.createDataFrame(
         [
             ("5", "{}", None, T(2026, 4, 1, 9), "own", "targeted", "y", date(2026, 4, 1)),

@@ -62,7 +62,12 @@ from glue_replay.tables.delta import (
     table_version,
 )
 from glue_replay.tables.layout import ROWS_PER_FILE
-from glue_replay.tables.pruning import MAX_RANGES, PRUNING_KEYS, KeyScope, key_predicate
+from glue_replay.tables.pruning import (
+    PRUNING_KEYS,
+    KeyScope,
+    exact_key_predicate,
+    key_predicate,
+)
 from glue_replay.tables.schemas import (
     NORMALIZED_METADATA,
     OUTBOX_PARTITIONS,
@@ -230,9 +235,9 @@ def select_for_replay(
 
     Each selection also says what lets Delta skip raw files by their statistics: since, that a
     row updated at the source from D on was ingested from D minus ``source_clock_skew`` on;
-    targeted with up to :data:`PRUNING_KEYS` ids, an OR of them (:func:`key_predicate`: up to
-    :data:`MAX_RANGES` ids it is exact and is the whole selection, no join); the request's own
-    rows, its ``request_id`` (one per ingest commit).
+    targeted with up to :data:`PRUNING_KEYS` ids, an OR of them (:func:`key_predicate`; for a
+    few ids it is exact, :func:`exact_key_predicate`, and the whole selection: no join); the
+    request's own rows, its ``request_id`` (one per ingest commit).
 
         since [2024-08-01, 2024-09-01), raw ("40", source_updated_at null, request "s-1")
         -> selected by request "s-1", not by another since request
@@ -250,9 +255,9 @@ def select_for_replay(
         case ReplayMode.TARGETED:
             if ids is None:
                 raise ValueError("a targeted selection needs the ids frame")
-            if len(request.ids) <= MAX_RANGES:
-                # The predicate is exact (one equality per id): no join, no union.
-                return raw.where(key_predicate(F.col("id"), request.ids) | ours)
+            exact = exact_key_predicate(F.col("id"), request.ids)
+            if exact is not None:  # one equality per id: no join, no union
+                return raw.where(exact | ours)
             candidates = raw
             if len(request.ids) <= PRUNING_KEYS:
                 candidates = raw.where(key_predicate(F.col("id"), request.ids))

@@ -32,11 +32,12 @@ MAX_RANGES = 64
 BROADCAST_KEYS = 100_000
 
 
-def key_ranges(keys: Sequence[Any], max_ranges: int = MAX_RANGES) -> list[tuple[Any, Any]]:
+def key_ranges(keys: Sequence[Any], max_ranges: int | None = None) -> list[tuple[Any, Any]]:
     """The distinct non-null ``keys``, sorted, as at most ``max_ranges`` ``(lo, hi)`` runs.
 
     ["9", "7", "42", "7"] -> [("42", "42"), ("7", "7"), ("9", "9")]
     """
+    max_ranges = MAX_RANGES if max_ranges is None else max_ranges
     if max_ranges < 1:
         raise ValueError("max_ranges must be at least 1")
     ordered = sorted({k for k in keys if k is not None})
@@ -48,16 +49,28 @@ def key_ranges(keys: Sequence[Any], max_ranges: int = MAX_RANGES) -> list[tuple[
     ]
 
 
-def key_predicate(column: Column, keys: Sequence[Any], max_ranges: int = MAX_RANGES) -> Column:
+def key_predicate(column: Column, keys: Sequence[Any], max_ranges: int | None = None) -> Column:
     """``column`` equal to one of ``keys`` (or within one of their runs): see the module doc.
-    No keys: a predicate that is always false."""
+    No keys: a predicate that is always false. ``max_ranges`` defaults to :data:`MAX_RANGES`."""
     terms = [
         column == F.lit(lo) if lo == hi else column.between(F.lit(lo), F.lit(hi))
-        for lo, hi in key_ranges(keys, max_ranges)
+        for lo, hi in key_ranges(keys, MAX_RANGES if max_ranges is None else max_ranges)
     ]
     if not terms:
         return F.lit(False)
     return _balanced_or(terms)
+
+
+def exact_key_predicate(column: Column, keys: Sequence[Any]) -> Column | None:
+    """:func:`key_predicate` when it is exact, an equality per key (at most :data:`MAX_RANGES`
+    distinct keys): then it is the whole selection and no join with the keys is needed.
+    ``None`` when there are more: the predicate would be a superset of runs.
+
+        exact_key_predicate(F.col("id"), ["7", "42"]) -> (id = '7') OR (id = '42')
+    """
+    if len({k for k in keys if k is not None}) > MAX_RANGES:
+        return None
+    return key_predicate(column, keys)
 
 
 def _balanced_or(terms: list[Column]) -> Column:
@@ -104,13 +117,14 @@ class KeyScope:
     def restrict(self, table: DataFrame, key: str) -> DataFrame:
         """The rows of ``table`` whose ``key`` is one of these keys (all rows when too many).
 
-        Up to :data:`MAX_RANGES` keys the literal predicate is exact (an equality per key) and
-        is all it takes; beyond, it is a superset and a broadcast semi-join with the keys
-        narrows it (the keys recomputed, shuffled and broadcast: jobs a small run skips)."""
+        When the literal predicate is exact (:func:`exact_key_predicate`) it is all it takes;
+        beyond, it is a superset and a broadcast semi-join with the keys narrows it (the keys
+        recomputed, shuffled and broadcast: jobs a small run skips)."""
         if self.values is not None:
+            exact = exact_key_predicate(F.col(key), self.values)
+            if exact is not None:
+                return table.where(exact)
             table = table.where(key_predicate(F.col(key), self.values))
-            if len(self.values) <= MAX_RANGES:
-                return table
         if self.frame is not None:
             table = table.join(F.broadcast(self.frame), on=key, how="left_semi")
         return table
