@@ -30,7 +30,7 @@ from glue_replay.pipelines.normalize import run_normalize
 from glue_replay.request import JobArguments
 from glue_replay.runtime.scans import ScanRecorder, table_key
 from glue_replay.tables import Warehouse, append_once
-from glue_replay.tables.layout import MaintenanceError, maintain
+from glue_replay.tables.layout import MaintenanceError, maintain, maintain_stage
 from glue_replay.tables.schemas import RAW_PARTITIONS, RAW_SCHEMA
 from glue_replay.testing import job_arguments
 from glue_replay_examples.customers import CUSTOMERS
@@ -75,11 +75,11 @@ def _payload(customer: str, updated: datetime, points: int) -> str:
 
 
 def _append_batch(
-    spark: SparkSession, raw: str, day: int, customers: list[str], points: int
+    spark: SparkSession, raw: str, day: int, customers: list[str], points: int, batch: str = ""
 ) -> None:
     """One ingest batch as one data file: the customers updated an hour before noon of ``day``."""
     updated, ingested = _noon(day) - timedelta(hours=1), _noon(day)
-    request = f"batch-{day}"
+    request = f"batch-{day}{batch}"
     rows = [
         (
             c,
@@ -286,7 +286,7 @@ def test_maintenance_sorts_normalized_again_and_joins_the_small_files_keeping_ev
         assert_df_equality(after, spark.createDataFrame(rows, after.schema), ignore_row_order=True)
     steps = {(Path(m.table).relative_to(laid.warehouse).as_posix(), m.action) for m in done}
     assert steps == {
-        ("raw/customers", "compaction"),
+        ("raw/customers", f"clustered by id, 0 of {DAYS} days"),  # each day's ids: its own
         ("normalized/customers", "sorted by id"),
         ("runs/normalize/customers", "compaction"),
     }  # no ingest ran here (raw was written directly) and nothing was quarantined: no tables
@@ -303,3 +303,62 @@ def test_maintenance_sorts_normalized_again_and_joins_the_small_files_keeping_ev
         run = run_normalize(spark, request, ENTITY, lambda: _noon(DAYS) + timedelta(hours=2))
     assert (run.status, run.rows_read) == ("succeeded", 1)
     assert scans.files_read(laid.normalized) == 1
+
+
+def test_maintenance_clusters_closed_days_of_raw_by_id_so_a_replay_reads_a_file_a_day(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # As in real life, every day's batches hold versions of ids from the whole range: a
+    # targeted replay of one id would read every raw file.
+    tables = Warehouse(str(tmp_path / "warehouse"))
+    raw, customers = tables.raw(ENTITY.name), [str(c) for c in range(100, 160)]
+    closed, today = 3, (FIRST_DAY + timedelta(days=3)).date()
+    for day in range(closed + 1):
+        for batch, half in (("a", customers[::2]), ("b", customers[1::2])):
+            _append_batch(spark, raw, day, half, points=day, batch=batch)
+    before = spark.read.format("delta").load(raw).collect()
+    files_of_a_day = len(_file_ids(spark, raw)) // (closed + 1)
+    assert files_of_a_day == 2
+    # Files of a little less than a third of a day: ZORDER cuts each day into three.
+    day_bytes = DeltaTable.forPath(spark, raw).detail().first()["sizeInBytes"] / (closed + 1)
+
+    def cluster() -> str:
+        (done,) = [
+            m
+            for m in maintain_stage(
+                spark, tables, ENTITY, "ingest", today=today, raw_file_bytes=int(day_bytes / 3.5),
+                say=lambda _: None,
+            )
+            if m.table == raw
+        ]  # fmt: skip
+        return done.action
+
+    assert cluster() == f"clustered by id, {closed} of {closed} days"
+
+    after = spark.read.format("delta").load(raw)
+    assert_df_equality(after, spark.createDataFrame(before, after.schema), ignore_row_order=True)
+    by_day = (
+        after.groupBy("ingest_date", F.input_file_name().alias("file"))
+        .agg(F.min("id").alias("low"), F.max("id").alias("high"))
+        .collect()
+    )
+    for day in range(closed + 1):
+        ranges = sorted(
+            (r["low"], r["high"])
+            for r in by_day
+            if r["ingest_date"] == (FIRST_DAY + timedelta(days=day)).date()
+        )
+        if day < closed:  # three files of ids no other file of the day overlaps
+            assert len(ranges) == 3
+            assert all(end < start for (_, end), (start, _) in itertools.pairwise(ranges))
+        else:  # today's batches are left as they are
+            assert ranges == [("100", "158"), ("101", "159")]
+    # Laid out once: the next maintenance rewrites nothing.
+    assert cluster() == f"clustered by id, 0 of {closed} days"
+
+    request = _arguments(str(tables.root), "t-1", today, replay_mode="targeted", ids="123")
+    with ScanRecorder(spark) as scans:
+        run = run_normalize(spark, request, ENTITY, lambda: _noon(closed) + timedelta(hours=1))
+    assert (run.status, run.rows_read, run.rows_outboxed) == ("succeeded", closed + 1, 1)
+    # One file of each closed day, and both of today's batches (each spans "100".."159").
+    assert scans.files_read(raw) == closed + 2

@@ -8,9 +8,15 @@ What wears down, and what puts it back:
   rows in their files, masked. Maintenance sorts the table again into files of
   :data:`ROWS_PER_FILE` rows, as the first write did, without the masked rows. It rewrites the
   whole table, as a rearrangement (``dataChange=false``).
-- ``raw/<entity>`` gains a few files per ingest batch, each a time slice, partitioned by
-  ``ingest_date``. Compaction (``OPTIMIZE``) of the days before ``today`` joins each day's files;
-  a file then spans one day of ingest, so since and BAU runs still skip by ``ingested_at``.
+- ``raw/<entity>`` gains a few files per ingest batch, each a time slice whose ids span the
+  whole key range, partitioned by ``ingest_date``. Maintenance clusters each closed day (before
+  ``today``) by id: ``OPTIMIZE ... ZORDER BY (id)`` on that day's partition, into files of
+  about :data:`RAW_FILE_BYTES`, each holding a range of ids no other file of the day overlaps.
+  A targeted replay then reads, of each day, only the files holding its ids; a file still spans
+  one day of ingest, so since and BAU runs still skip by ``ingested_at``. A day already laid
+  out (files that do not overlap, none more than twice the target, not too many) is left alone,
+  so each day is rewritten once, not at every maintenance. (``OPTIMIZE`` is the one rewrite an
+  append-only table allows.)
 - A stage's quarantine and runs ledger gain a small file per run; the ledger is read several
   times by every run. Compaction joins them.
 - ``VACUUM`` (only when asked, never with less than :data:`MIN_VACUUM_RETENTION`) deletes the
@@ -30,12 +36,15 @@ or an operator's script in a maintenance window).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from delta.tables import DeltaTable
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window
 
 from glue_replay.entity import Entity
 from glue_replay.errors import GlueReplayError
@@ -43,6 +52,9 @@ from glue_replay.tables.delta import Warehouse, file_count, table_exists
 
 #: Rows per file of a table sorted by key (normalized): ~10 MB of a typical entity's rows.
 ROWS_PER_FILE = 100_000
+#: Files of raw a day is clustered into: about this size (a day of a few MB is one file; a
+#: targeted replay reads, of each day that holds one of its ids, one file of this size).
+RAW_FILE_BYTES = 8 * 1024 * 1024
 #: Files compaction (``OPTIMIZE``) writes: about this size (Delta's default, 1 GiB, would join
 #: a ledger's or a raw day's files with no end).
 TARGET_FILE_BYTES = 32 * 1024 * 1024
@@ -50,7 +62,10 @@ TARGET_FILE_BYTES = 32 * 1024 * 1024
 #: reads for its whole length, and an operator needs time travel to look back after a bad run.
 MIN_VACUUM_RETENTION = timedelta(days=7)
 STAGES = ("ingest", "normalize")
+#: raw's key and partition columns (every entity's raw table has them: ``schemas.RAW_SCHEMA``).
+RAW_KEY, RAW_DAY = "id", "ingest_date"
 _MAX_FILE_SIZE = "spark.databricks.delta.optimize.maxFileSize"
+_COALESCE = "spark.sql.adaptive.coalescePartitions.enabled"
 
 
 class MaintenanceError(GlueReplayError):
@@ -62,7 +77,8 @@ class Maintained:
     """What one maintenance step did to one table."""
 
     table: str
-    #: ``"sorted by <key>"``, ``"compaction"`` or ``"vacuum"``.
+    #: ``"sorted by <key>"``, ``"clustered by id, N of M days"``, ``"compaction"`` or
+    #: ``"vacuum"``.
     action: str
     files_removed: int
     files_added: int
@@ -78,6 +94,7 @@ def maintain(
     vacuum_retention: timedelta | None = None,
     target_file_bytes: int = TARGET_FILE_BYTES,
     rows_per_file: int = ROWS_PER_FILE,
+    raw_file_bytes: int = RAW_FILE_BYTES,
     say: Callable[[str], None] = print,
 ) -> list[Maintained]:
     """Maintain every table of ``entity`` the ingest and normalize jobs write (not the outbox).
@@ -95,6 +112,7 @@ def maintain(
             vacuum_retention=vacuum_retention,
             target_file_bytes=target_file_bytes,
             rows_per_file=rows_per_file,
+            raw_file_bytes=raw_file_bytes,
             say=say,
         )
     return done
@@ -110,11 +128,12 @@ def maintain_stage(
     vacuum_retention: timedelta | None = None,
     target_file_bytes: int = TARGET_FILE_BYTES,
     rows_per_file: int = ROWS_PER_FILE,
+    raw_file_bytes: int = RAW_FILE_BYTES,
     say: Callable[[str], None] = print,
 ) -> list[Maintained]:
     """Maintain the tables ``stage``'s job of ``entity`` writes, from that job, between runs.
 
-    ingest: ``raw`` (compaction of the days before ``today``, default today in UTC, the
+    ingest: ``raw`` (each day before ``today`` clustered by id, default today in UTC, the
     ``ingest_date`` partitions' own clock), its quarantine and runs ledger; normalize:
     ``normalized`` (sorted by the entity's key), its quarantine and runs ledger. Tables that do
     not exist yet are skipped. With ``vacuum_retention`` (at least
@@ -126,41 +145,55 @@ def maintain_stage(
         raise MaintenanceError(
             f"vacuum_retention {vacuum_retention}: accepted: at least {MIN_VACUUM_RETENTION}"
         )
-    for name, value in (("target_file_bytes", target_file_bytes), ("rows_per_file", rows_per_file)):
+    for name, value in (
+        ("target_file_bytes", target_file_bytes),
+        ("rows_per_file", rows_per_file),
+        ("raw_file_bytes", raw_file_bytes),
+    ):
         if value < 1:
             raise MaintenanceError(f"{name} {value}: accepted: a positive number")
-    steps: list[tuple[str, str | None, str | None]] = []  # (path, sort key, where)
-    if stage == "ingest":
-        before = (today or datetime.now(UTC).date()).isoformat()
-        steps.append((warehouse.raw(entity.name), None, f"ingest_date < '{before}'"))
-    else:
-        steps.append((warehouse.normalized(entity.name), entity.key, None))
-    steps.append((warehouse.quarantine_of(stage, entity.name), None, None))
-    steps.append((warehouse.runs_of(stage, entity.name), None, None))
+    raw, normalized = warehouse.raw(entity.name), warehouse.normalized(entity.name)
+    before = today or datetime.now(UTC).date()
+    steps = [
+        raw if stage == "ingest" else normalized,
+        warehouse.quarantine_of(stage, entity.name),
+        warehouse.runs_of(stage, entity.name),
+    ]
     done: list[Maintained] = []
-    previous = spark.conf.get(_MAX_FILE_SIZE, None)
-    spark.conf.set(_MAX_FILE_SIZE, str(target_file_bytes))
-    try:
-        for path, key, where in steps:
+    with _settings(spark, {_MAX_FILE_SIZE: str(target_file_bytes)}):
+        for path in steps:
             if not table_exists(spark, path):
                 continue
-            if key is None:
-                done.append(_compact(spark, path, where))
+            if path == raw:
+                done.append(_cluster_days(spark, path, before, raw_file_bytes))
+            elif path == normalized:
+                done.append(_sort_by_key(spark, path, entity.key, rows_per_file))
             else:
-                done.append(_sort_by_key(spark, path, key, rows_per_file))
+                done.append(_compact(spark, path, None))
             if vacuum_retention is not None:
                 done.append(_vacuum(spark, path, vacuum_retention))
-    finally:
-        if previous is None:
-            spark.conf.unset(_MAX_FILE_SIZE)
-        else:
-            spark.conf.set(_MAX_FILE_SIZE, previous)
     for step in done:
         say(
             f"maintained {step.table}: {step.action}, {step.files_removed} files removed, "
             f"{step.files_added} added, {step.seconds:.1f}s"
         )
     return done
+
+
+@contextmanager
+def _settings(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """The session's ``settings`` for the block, then what they were before."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, before in previous.items():
+            if before is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, before)
 
 
 def _compact(spark: SparkSession, path: str, where: str | None) -> Maintained:
@@ -172,6 +205,91 @@ def _compact(spark: SparkSession, path: str, where: str | None) -> Maintained:
     first = row.first()
     removed, added = (int(first[0] or 0), int(first[1] or 0)) if first is not None else (0, 0)
     return Maintained(path, "compaction", removed, added, time.monotonic() - started)
+
+
+def _cluster_days(spark: SparkSession, path: str, before: date, file_bytes: int) -> Maintained:
+    """Cluster by id each day of raw before ``before`` that is not laid out yet (see
+    :func:`days_to_cluster`): one ``OPTIMIZE ... ZORDER BY (id)`` over those days' partitions,
+    each day into files of about ``file_bytes``. Raw is append-only: this rearranges files
+    (``dataChange=false``) and changes no row."""
+    started = time.monotonic()
+    closed = _raw_files(spark, path).where(F.col("day") < F.lit(before))
+    days = days_to_cluster(closed, file_bytes)
+    total = closed.select("day").distinct().count()
+    removed = added = 0
+    # ZORDER range-partitions a day into bytes / file_bytes parts; adaptive execution would
+    # coalesce those small parts back into one file a day.
+    settings = {_MAX_FILE_SIZE: str(file_bytes), _COALESCE: "false"}
+    with _settings(spark, settings):
+        if not days:
+            return Maintained(path, f"clustered by {RAW_KEY}, 0 of {total} days", 0, 0,
+                              time.monotonic() - started)  # fmt: skip
+        listed = ", ".join(f"'{day.isoformat()}'" for day in days)
+        metrics = (
+            DeltaTable.forPath(spark, path)
+            .optimize()
+            .where(f"{RAW_DAY} IN ({listed})")
+            .executeZOrderBy(RAW_KEY)
+            .select("metrics.numFilesRemoved", "metrics.numFilesAdded")
+            .first()
+        )
+        if metrics is not None:
+            removed, added = int(metrics[0] or 0), int(metrics[1] or 0)
+    action = f"clustered by {RAW_KEY}, {len(days)} of {total} days"
+    return Maintained(path, action, removed, added, time.monotonic() - started)
+
+
+def _raw_files(spark: SparkSession, path: str) -> DataFrame:
+    """One row per data file of raw, from the table's log (no data file is read): ``day`` (its
+    ``ingest_date``), ``bytes``, and the ``low``/``high`` ids of its statistics."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+    empty = jvm.scala.Option.empty()
+    files = DataFrame(delta_log.update(False, empty, empty).allFiles().toDF(), spark)
+    stats = F.from_json(
+        "stats", f"minValues struct<{RAW_KEY}: string>, maxValues struct<{RAW_KEY}: string>"
+    )
+    return files.select(
+        F.col("partitionValues")[RAW_DAY].cast("date").alias("day"),
+        F.col("size").alias("bytes"),
+        stats["minValues"][RAW_KEY].alias("low"),
+        stats["maxValues"][RAW_KEY].alias("high"),
+    )
+
+
+def days_to_cluster(files: DataFrame, file_bytes: int) -> list[date]:
+    """The days of ``files`` (as :func:`_raw_files` gives them) that are not laid out by id: two
+    of the day's files overlap in ids (an ingest batch spans the whole range), or a file is more
+    than twice ``file_bytes``, or the day has more than twice the files its bytes need. A day
+    clustered once passes all three, so the next maintenance leaves it alone.
+
+        day 1: files ("1".."9"), ("2".."8") -> overlap: cluster it
+        day 2: files ("1".."4"), ("5".."9"), both small -> laid out
+    """
+    previous_high = F.lag("high").over(Window.partitionBy("day").orderBy("low", "high"))
+    # A file without statistics cannot be skipped by id anyway: it never asks for a rewrite.
+    overlaps = (
+        previous_high.isNotNull() & F.col("low").isNotNull() & (F.col("low") <= previous_high)
+    )
+    flagged = files.withColumn("overlaps", overlaps)
+    days = (
+        flagged.groupBy("day")
+        .agg(
+            F.count(F.lit(1)).alias("files"),
+            F.sum("bytes").alias("bytes"),
+            F.max("bytes").alias("largest"),
+            F.max(F.col("overlaps").cast("int")).alias("overlaps"),
+        )
+        .where(
+            (F.col("overlaps") == 1)
+            | (F.col("largest") > 2 * file_bytes)
+            | (F.col("files") > 2 * F.greatest(F.lit(1), F.ceil(F.col("bytes") / file_bytes)))
+        )
+        .select("day")
+        .orderBy("day")
+    )
+    return [row["day"] for row in days.collect()]
 
 
 def _sort_by_key(spark: SparkSession, path: str, key: str, rows_per_file: int) -> Maintained:
