@@ -19,9 +19,11 @@ entity.
 
 **The measurements**, in this order (normalized is populated by the full run, before the rest):
 
-- ``maintain ...``: :func:`glue_replay.tables.layout.maintain` (compaction of raw's days, the
-  quarantines and ledgers; normalized sorted by key again) after the build and after the full
-  run.
+- ``maintain ...``: :func:`glue_replay.tables.layout.maintain` (raw's past days clustered by
+  id into files of ``--raw-file-mb``, default 1 MiB; the quarantines and ledgers compacted;
+  normalized sorted by key again) after the build and after the full run. The library's
+  default for raw files is 8 MiB, for production days of hundreds of MB; a day here is ~6 MB,
+  which 8 MiB would leave one file, so the bench scales the file size down with its data.
 - ``full``: ``run_normalize`` with ``--replay_mode full``, every raw row.
 - ``ceiling``: the same raw rows read and written, without transforms, to two new Delta tables
   (two plain copies, each a scan of raw): what any normalize writing two tables costs at least.
@@ -648,11 +650,11 @@ def _merge_metrics(spark: SparkSession, path: str, after: int) -> tuple[int | No
 # -- the steps -------------------------------------------------------------------------------------
 
 
-def maintain_step(bench: Bench, when: str) -> None:
+def maintain_step(bench: Bench, when: str, raw_file_bytes: int) -> None:
     """:func:`glue_replay.tables.layout.maintain` on every table of the entity but the outbox."""
 
     def run() -> None:
-        maintain(bench.spark, bench.warehouse, ENTITY, say=say)
+        maintain(bench.spark, bench.warehouse, ENTITY, raw_file_bytes=raw_file_bytes, say=say)
 
     bench.measure(f"maintain {when}", "maintenance", run)
 
@@ -873,6 +875,9 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         "--ks", type=positive_ints, default=DEFAULT_KS, help="targeted id counts (10,...,100000)"
     )
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per kind (3)")
+    parser.add_argument(
+        "--raw-file-mb", type=float, default=1.0, help="raw's clustered files, MiB (%(default)s)"
+    )
     parser.add_argument("--seed", type=int, default=20_260_101, help="ids sampled (%(default)s)")
     parser.add_argument("--warehouse", type=Path, help="keep (and reuse) the dataset here")
     parser.add_argument(
@@ -893,6 +898,8 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         return options
     if options.days < 2 or options.rows < 1_000 or options.repeats < 1:
         parser.error("--days must be >= 2, --rows >= 1000, --repeats >= 1")
+    if not options.raw_file_mb > 0:
+        parser.error(f"--raw-file-mb {options.raw_file_mb}: accepted: a positive number of MiB")
     if options.files < options.days or options.rows < 10 * options.files:
         parser.error("--files must be >= --days and <= --rows / 10")
     only = {step.strip() for step in options.only.split(",") if step.strip()}
@@ -933,6 +940,8 @@ def main(argv: Sequence[str]) -> int:
                 cores,
                 complete=complete,
                 driver_memory=options.driver_memory,
+                command=["scripts/bench.py", *argv],
+                raw_file_bytes=int(options.raw_file_mb * 1024 * 1024),
             )
 
         bench.checkpoint = checkpoint
@@ -960,10 +969,11 @@ def run_steps(
     end = dataset.history_end
     today = (end + timedelta(days=1)).date()
     root = bench.warehouse.root
-    maintain_step(bench, "after the build")
+    raw_file_bytes = int(options.raw_file_mb * 1024 * 1024)
+    maintain_step(bench, "after the build", raw_file_bytes)
     full = arguments(root, "bench-full", today, replay_mode="full")
     bench.measure("full", "full", normalize_call(bench, full, end + REPLAYS_AT))
-    maintain_step(bench, "after full")
+    maintain_step(bench, "after full", raw_file_bytes)
     if "ceiling" in only:
         ceiling(bench)
     if "bau" in only or "since" in only:
@@ -1034,12 +1044,16 @@ def write_json(
     *,
     complete: bool,
     driver_memory: str,
+    command: list[str],
+    raw_file_bytes: int,
 ) -> None:
     """Every number of the run; rewritten after each measurement (``complete`` at the end)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "complete": complete,
+        "command": command,
+        "maintenance": {"raw_file_bytes": raw_file_bytes},
         "environment": {
             "pyspark": version("pyspark"),
             "delta-spark": version("delta-spark"),

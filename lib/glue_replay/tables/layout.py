@@ -66,6 +66,7 @@ STAGES = ("ingest", "normalize")
 RAW_KEY, RAW_DAY = "id", "ingest_date"
 _MAX_FILE_SIZE = "spark.databricks.delta.optimize.maxFileSize"
 _COALESCE = "spark.sql.adaptive.coalescePartitions.enabled"
+_ZORDER_NOISE = "spark.databricks.io.skipping.mdc.addNoise"
 
 
 class MaintenanceError(GlueReplayError):
@@ -214,12 +215,13 @@ def _cluster_days(spark: SparkSession, path: str, before: date, file_bytes: int)
     (``dataChange=false``) and changes no row."""
     started = time.monotonic()
     closed = _raw_files(spark, path).where(F.col("day") < F.lit(before))
-    days = days_to_cluster(closed, file_bytes)
-    total = closed.select("day").distinct().count()
+    days, total = days_to_cluster(closed, file_bytes)
     removed = added = 0
-    # ZORDER range-partitions a day into bytes / file_bytes parts; adaptive execution would
-    # coalesce those small parts back into one file a day.
-    settings = {_MAX_FILE_SIZE: str(file_bytes), _COALESCE: "false"}
+    # ZORDER range-partitions a day into bytes / file_bytes parts. Adaptive execution would
+    # coalesce those small parts back into one file a day; and the random byte Delta adds to
+    # each row's z-value by default (against skew) would split an id's rows over two files, so
+    # neighbouring files would overlap, and the day would look unclustered at every maintenance.
+    settings = {_MAX_FILE_SIZE: str(file_bytes), _COALESCE: "false", _ZORDER_NOISE: "false"}
     with _settings(spark, settings):
         if not days:
             return Maintained(path, f"clustered by {RAW_KEY}, 0 of {total} days", 0, 0,
@@ -258,11 +260,12 @@ def _raw_files(spark: SparkSession, path: str) -> DataFrame:
     )
 
 
-def days_to_cluster(files: DataFrame, file_bytes: int) -> list[date]:
-    """The days of ``files`` (as :func:`_raw_files` gives them) that are not laid out by id: two
-    of the day's files overlap in ids (an ingest batch spans the whole range), or a file is more
-    than twice ``file_bytes``, or the day has more than twice the files its bytes need. A day
-    clustered once passes all three, so the next maintenance leaves it alone.
+def days_to_cluster(files: DataFrame, file_bytes: int) -> tuple[list[date], int]:
+    """The days of ``files`` (as :func:`_raw_files` gives them) that are not laid out by id, and
+    how many days there are. A day is not laid out when two of its files overlap in ids (an
+    ingest batch spans the whole range), or a file is more than twice ``file_bytes``, or the day
+    has more than twice the files its bytes need. A day clustered once passes all three, so the
+    next maintenance leaves it alone.
 
         day 1: files ("1".."9"), ("2".."8") -> overlap: cluster it
         day 2: files ("1".."4"), ("5".."9"), both small -> laid out
@@ -272,24 +275,20 @@ def days_to_cluster(files: DataFrame, file_bytes: int) -> list[date]:
     overlaps = (
         previous_high.isNotNull() & F.col("low").isNotNull() & (F.col("low") <= previous_high)
     )
-    flagged = files.withColumn("overlaps", overlaps)
+    needed = F.greatest(F.lit(1), F.ceil(F.sum("bytes") / file_bytes))
     days = (
-        flagged.groupBy("day")
+        files.withColumn("overlaps", overlaps)
+        .groupBy("day")
         .agg(
-            F.count(F.lit(1)).alias("files"),
-            F.sum("bytes").alias("bytes"),
-            F.max("bytes").alias("largest"),
-            F.max(F.col("overlaps").cast("int")).alias("overlaps"),
+            (
+                F.max(F.col("overlaps").cast("int")).eqNullSafe(1)
+                | (F.max("bytes") > 2 * file_bytes)
+                | (F.count(F.lit(1)) > 2 * needed)
+            ).alias("unclustered")
         )
-        .where(
-            (F.col("overlaps") == 1)
-            | (F.col("largest") > 2 * file_bytes)
-            | (F.col("files") > 2 * F.greatest(F.lit(1), F.ceil(F.col("bytes") / file_bytes)))
-        )
-        .select("day")
-        .orderBy("day")
+        .collect()
     )
-    return [row["day"] for row in days.collect()]
+    return sorted(row["day"] for row in days if row["unclustered"]), len(days)
 
 
 def _sort_by_key(spark: SparkSession, path: str, key: str, rows_per_file: int) -> Maintained:
