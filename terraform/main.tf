@@ -198,24 +198,27 @@ module "glue" {
       normalize   = { script = pipeline.normalize_script, settings = local.normalize_settings }
     }
   }
-  role_arns               = module.iam.glue_role_arns
-  artifacts_bucket        = module.storage.artifacts_bucket
-  wheel_uri               = module.artifacts.wheel_uri
-  extra_jar_uris          = module.artifacts.extra_jar_uris
-  temp_dir_uri            = local.temp_dir_uri
-  kms_key_arn             = module.kms.key_arn
-  worker_type             = var.worker_type
-  number_of_workers       = var.number_of_workers
-  timeout_minutes         = var.job_timeout_minutes
-  max_retries             = var.max_retries
-  bau_schedule            = var.bau_schedule
-  enable_bau_schedule     = var.enable_bau_schedule
-  publish_script          = local.publish_script
-  publish_role_arn        = module.iam.publish_role_arn
-  publish_settings        = local.publish_settings
-  publish_arguments       = local.publish_arguments
-  publish_schedule        = var.publish_schedule
-  enable_publish_schedule = var.enable_publish_schedule
+  role_arns                         = module.iam.glue_role_arns
+  artifacts_bucket                  = module.storage.artifacts_bucket
+  wheel_uri                         = module.artifacts.wheel_uri
+  extra_jar_uris                    = module.artifacts.extra_jar_uris
+  temp_dir_uri                      = local.temp_dir_uri
+  kms_key_arn                       = module.kms.key_arn
+  worker_type                       = var.worker_type
+  number_of_workers                 = var.number_of_workers
+  timeout_minutes                   = var.job_timeout_minutes
+  max_retries                       = var.max_retries
+  bau_schedule                      = var.bau_schedule
+  enable_bau_schedule               = var.enable_bau_schedule
+  maintenance_schedule              = var.maintenance_schedule
+  enable_maintenance_schedule       = var.enable_maintenance_schedule
+  maintenance_vacuum_retention_days = var.maintenance_vacuum_retention_days
+  publish_script                    = local.publish_script
+  publish_role_arn                  = module.iam.publish_role_arn
+  publish_settings                  = local.publish_settings
+  publish_arguments                 = local.publish_arguments
+  publish_schedule                  = var.publish_schedule
+  enable_publish_schedule           = var.enable_publish_schedule
   delta_log_store = var.enable_dynamodb_log_store ? {
     table_name = local.log_store_table_name
     region     = var.region

@@ -152,10 +152,11 @@ variable "pipelines" {
         for name in keys(pipeline.settings) : !contains([
           "replay_mode", "date", "until", "ids", "ids_file", "id_column", "request_id", "dry_run",
           "requested_by", "warehouse", "source_url", "source_token_secret", "mode",
+          "maintenance", "vacuum_retention_days",
         ], name)
       ]
     ]))
-    error_message = "settings may not name a replay argument (replay_mode, date, until, ids, ids_file, id_column, request_id, dry_run, requested_by), a deployment setting set elsewhere (warehouse, source_url, source_token_secret) or Glue's reserved mode."
+    error_message = "settings may not name a replay argument (replay_mode, date, until, ids, ids_file, id_column, request_id, dry_run, requested_by), a deployment setting set elsewhere (warehouse, source_url, source_token_secret), a maintenance argument (maintenance, vacuum_retention_days) or Glue's reserved mode."
   }
 }
 
@@ -235,6 +236,34 @@ variable "enable_bau_schedule" {
   type        = bool
   description = "Whether the BAU schedule is active. Replays work either way."
   default     = true
+}
+
+variable "maintenance_schedule" {
+  type        = string
+  description = "When each ingest and normalize job maintains its own tables (--maintenance true: raw's past days clustered by id, normalized sorted by key, quarantine and ledger compacted): a Glue cron expression in UTC. Pick a time clear of the BAU schedule: the job runs once at a time, so a BAU or replay start that finds it maintaining fails (and is reported)."
+  default     = "cron(30 3 * * ? *)"
+
+  validation {
+    condition     = can(regex("^cron\\(\\S+ \\S+ \\S+ \\S+ \\S+ \\S+\\)$", var.maintenance_schedule))
+    error_message = "maintenance_schedule must be a six-field Glue cron expression, e.g. cron(30 3 * * ? *) for 03:30 UTC every day."
+  }
+}
+
+variable "enable_maintenance_schedule" {
+  type        = bool
+  description = "Whether the maintenance schedule is active. Without it, tables keep working and slowly read more files."
+  default     = true
+}
+
+variable "maintenance_vacuum_retention_days" {
+  type        = number
+  description = "When set, each maintenance run also VACUUMs the job's tables, keeping files (and time travel) this many days: at least 7. null: no VACUUM, every old file is kept."
+  default     = null
+
+  validation {
+    condition     = var.maintenance_vacuum_retention_days == null || try(var.maintenance_vacuum_retention_days >= 7 && floor(var.maintenance_vacuum_retention_days) == var.maintenance_vacuum_retention_days, false)
+    error_message = "maintenance_vacuum_retention_days must be null or a whole number of days, at least 7."
+  }
 }
 
 variable "worker_type" {

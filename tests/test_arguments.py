@@ -8,12 +8,19 @@ value, leaves the request exactly as if it were absent.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from glue_replay import run_ingest_job, run_normalize_job
-from glue_replay.arguments import GLUE_OWN_ARGUMENTS, job_fields, near_miss, parse_job_arguments
+from glue_replay.arguments import (
+    GLUE_OWN_ARGUMENTS,
+    MaintenanceArguments,
+    job_fields,
+    near_miss,
+    parse_job_arguments,
+    parse_maintenance_arguments,
+)
 from glue_replay.request import JobArguments, ReplayMode, ReplayRequest
 from glue_replay_examples.customers import PIPELINE
 
@@ -133,3 +140,61 @@ def test_glue_reserved_mode_with_a_replay_value_names_replay_mode(
 
 def test_no_glue_argument_is_a_near_miss_of_ours() -> None:
     assert [name for name in sorted(GLUE_OWN_ARGUMENTS) if near_miss(name, job_fields())] == []
+
+
+def test_a_maintenance_run_takes_its_own_arguments_and_no_request() -> None:
+    job = "glue_jobs/normalize_customers.py"
+    assert parse_maintenance_arguments([job, "--replay_mode", "full"]) is None
+    assert parse_maintenance_arguments([job, "--maintenance", "false"]) is None
+    assert parse_maintenance_arguments(
+        [job, "--JOB_NAME", "j", "--maintenance", "TRUE", "--warehouse", "s3://lake/wh"]
+    ) == MaintenanceArguments("s3://lake/wh", None)
+    assert parse_maintenance_arguments(
+        [job, "--maintenance=true", "--vacuum_retention_days", "30"]
+    ) == MaintenanceArguments("./warehouse", timedelta(days=30))
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        pytest.param(
+            ["--maintenance", "true", "--replay_mode", "full"],
+            "--replay_mode: a maintenance run (--maintenance true) takes no request; accepted: "
+            "--maintenance true [--vacuum_retention_days N] and deployment settings",
+            id="with-a-replay",
+        ),
+        pytest.param(
+            ["--maintenance", "true", "--dry_run", "false"],
+            "--dry_run: a maintenance run (--maintenance true) takes no request; accepted: "
+            "--maintenance true [--vacuum_retention_days N] and deployment settings",
+            id="with-dry-run",
+        ),
+        pytest.param(
+            ["--maintenance", "yes"],
+            "--maintenance: 'yes' is not a boolean; accepted: true or false",
+            id="not-a-boolean",
+        ),
+        pytest.param(
+            ["--vacuum_retention_days", "30"],
+            "--vacuum_retention_days: is only for a maintenance run; accepted: --maintenance true",
+            id="retention-without-maintenance",
+        ),
+        pytest.param(
+            ["--maintenance", "true", "--vacuum_retention_days", "6"],
+            "--vacuum_retention_days: '6' is not a number of days VACUUM may keep; accepted: "
+            "a whole number of days, at least 7",
+            id="retention-too-short",
+        ),
+        pytest.param(
+            ["--maintainance", "true"],
+            "--maintenance: --maintainance is not an argument of this job; did you mean "
+            "--maintenance?; accepted: " + ", ".join(f"--{name}" for name in job_fields()),
+            id="near-miss",
+        ),
+    ],
+)
+def test_a_bad_maintenance_run_is_refused_before_spark_starts(
+    args: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_normalize_job(["glue_jobs/normalize_customers.py", *args], PIPELINE) == 2
+    assert capsys.readouterr().err.splitlines() == [f"normalize_customers: invalid request: {line}"]

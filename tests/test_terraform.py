@@ -120,6 +120,8 @@ EVERY_SINK_KIND = {
     "publish_sink_kms_key_arns": [SINK_KEY],
     "publish_fail_on_dead_letter": True,
     "enable_publish_schedule": False,
+    "maintenance_vacuum_retention_days": 14,
+    "enable_maintenance_schedule": False,
 }
 
 #: Three pipelines that use every option of an entry: a REST source with a token, a JDBC
@@ -205,6 +207,14 @@ REFUSED = [
         {"orders": f"sqs:https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/orders"},
     ),
     ("refuses_a_publish_schedule_that_is_no_cron", "publish_schedule", "rate(15 minutes)"),
+    ("refuses_a_maintenance_schedule_that_is_no_cron", "maintenance_schedule", "rate(1 day)"),
+    ("refuses_a_vacuum_retention_under_a_week", "maintenance_vacuum_retention_days", 6),
+    ("refuses_a_vacuum_retention_in_part_days", "maintenance_vacuum_retention_days", 7.5),
+    (
+        "refuses_a_setting_named_like_a_maintenance_argument",
+        "pipelines",
+        {"orders": {"settings": {"maintenance": "true"}}},
+    ),
 ]
 
 
@@ -988,6 +998,35 @@ def test_bau_and_replay_workflows_run_normalize_after_ingest(deployment: Deploym
             assert [
                 (c["job_name"], c["state"], c["logical_operator"]) for c in predicate["conditions"]
             ] == [(ingest, "SUCCEEDED", "EQUALS")]
+
+
+def test_every_job_maintains_its_own_tables_on_a_schedule_outside_the_workflows(
+    plan_runs: PlanRuns, deployment: Deployment
+) -> None:
+    """Through the job itself (--maintenance true), so each table keeps one writer at a time."""
+    triggers = deployment.plan("module.glue.aws_glue_trigger", "maintenance_schedule")
+    assert set(triggers) == {key for key, *_ in deployment.jobs()}
+    for key, trigger in triggers.items():
+        assert (trigger["name"], trigger["type"], trigger["workflow_name"]) == (
+            f"{PREFIX}-{key}-maintenance",
+            "SCHEDULED",
+            None,
+        )
+        assert (trigger["schedule"], trigger["enabled"]) == (
+            default_of("maintenance_schedule"),
+            True,
+        )
+        (action,) = trigger["actions"]
+        assert (action["job_name"], action["arguments"]) == (
+            f"{PREFIX}-{key}",
+            {"--maintenance": "true"},  # no VACUUM unless asked
+        )
+    # Asked for: VACUUM with that retention; and the schedule can be turned off.
+    every_sink_kind = plan_runs.plans["every_sink_kind"]
+    for trigger in every_sink_kind("module.glue.aws_glue_trigger", "maintenance_schedule").values():
+        assert trigger["enabled"] is False
+        (action,) = trigger["actions"]
+        assert action["arguments"] == {"--maintenance": "true", "--vacuum_retention_days": "14"}
 
 
 # --- IAM -----------------------------------------------------------------------------------------

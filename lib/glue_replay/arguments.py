@@ -18,13 +18,15 @@ from __future__ import annotations
 import difflib
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from glue_replay.aws import aws_error_code
 from glue_replay.errors import GlueReplayError, InvalidRequestError
 from glue_replay.request import (
     DEFAULT_IDS,
+    DEFAULT_WAREHOUSE,
     GLUE_CONTEXT_FIELDS,
     REPLAY_FIELDS,
     SETTING_FIELDS,
@@ -32,6 +34,8 @@ from glue_replay.request import (
     JobArguments,
     ReadS3Object,
     build_job_arguments,
+    parse_bool,
+    parse_warehouse,
 )
 
 log = logging.getLogger(__name__)
@@ -114,9 +118,69 @@ SYNONYMS = {
 }
 
 
+#: A stage job's maintenance run, not a request: ``--maintenance true`` maintains the tables the
+#: job writes (``glue_replay.tables.layout.maintain_stage``), VACUUM too with
+#: ``--vacuum_retention_days N``. Started by its own schedule, through the job itself, so that
+#: each table keeps one writer at a time.
+MAINTENANCE_FIELDS = ("maintenance", "vacuum_retention_days")
+#: The shortest VACUUM retention a maintenance run accepts (``layout.MIN_VACUUM_RETENTION``).
+MIN_VACUUM_RETENTION_DAYS = 7
+#: Replay fields that describe a request: a maintenance run refuses them.
+_REQUEST_FIELDS = ("replay_mode", "date", "until", "ids", "ids_file", "id_column", "dry_run")
+
+
 def job_fields(settings: Sequence[str] = ()) -> tuple[str, ...]:
-    """Every field a job reads from argv: replay fields, deployment settings, pipeline settings."""
-    return tuple(dict.fromkeys((*REPLAY_FIELDS, *SETTING_FIELDS, *settings)))
+    """Every field a job reads from argv: replay fields, deployment settings, pipeline settings,
+    and the maintenance run's."""
+    return tuple(dict.fromkeys((*REPLAY_FIELDS, *SETTING_FIELDS, *MAINTENANCE_FIELDS, *settings)))
+
+
+@dataclass(frozen=True)
+class MaintenanceArguments:
+    """A maintenance run's arguments: where the tables are, and VACUUM's retention if asked."""
+
+    warehouse: str
+    vacuum_retention: timedelta | None = None
+
+
+def parse_maintenance_arguments(
+    argv: Sequence[str], *, settings: Sequence[str] = ()
+) -> MaintenanceArguments | None:
+    """A job's ``sys.argv`` -> the maintenance run it asks for, or ``None`` for a request.
+
+    ``--maintenance true`` takes no request field (a replay mode, dates, ids, a dry run):
+    maintenance and a replay are never mixed. ``--vacuum_retention_days`` is refused without
+    it, and below :data:`MIN_VACUUM_RETENTION_DAYS`.
+
+        ["job.py", "--maintenance", "true"] -> MaintenanceArguments("./warehouse", None)
+        ["job.py", "--replay_mode", "full"] -> None
+    """
+    found = fields_from_argv(argv[1:], job_fields(settings))
+    values = {k: v.strip() for k, v in found.items() if v is not None and v.strip()}
+    retention = values.get("vacuum_retention_days")
+    if not parse_bool("maintenance", values.get("maintenance", "false")):
+        if retention is not None:
+            raise InvalidRequestError(
+                "vacuum_retention_days", "is only for a maintenance run", "--maintenance true"
+            )
+        return None
+    for name in _REQUEST_FIELDS:
+        if name in values:
+            raise InvalidRequestError(
+                name,
+                "a maintenance run (--maintenance true) takes no request",
+                "--maintenance true [--vacuum_retention_days N] and deployment settings",
+            )
+    vacuum = None
+    if retention is not None:
+        if not retention.isdigit() or int(retention) < MIN_VACUUM_RETENTION_DAYS:
+            raise InvalidRequestError(
+                "vacuum_retention_days",
+                f"{retention!r} is not a number of days VACUUM may keep",
+                f"a whole number of days, at least {MIN_VACUUM_RETENTION_DAYS}",
+            )
+        vacuum = timedelta(days=int(retention))
+    return MaintenanceArguments(parse_warehouse(values.get("warehouse", DEFAULT_WAREHOUSE)), vacuum)
 
 
 def near_miss(name: str, ours: Collection[str]) -> str | None:

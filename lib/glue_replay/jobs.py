@@ -26,7 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from glue_replay.arguments import parse_job_arguments
+from glue_replay.arguments import (
+    MaintenanceArguments,
+    parse_job_arguments,
+    parse_maintenance_arguments,
+)
 from glue_replay.errors import (
     EXIT_FAILED,
     EXIT_INVALID,
@@ -208,9 +212,18 @@ def run_job(
 ) -> int:
     """Validate ``argv`` completely (``entity``'s id rule; "today" is ``clock``'s), prepare the
     stage, claim the request id (or refuse it: :mod:`glue_replay.identity`), then run the stage
-    on a (given or new) Spark session; returns the exit code. Everything before Spark starts."""
+    on a (given or new) Spark session; returns the exit code. Everything before Spark starts.
+
+    With ``--maintenance true`` the job runs no request: it maintains the tables its stage
+    writes (:func:`run_maintenance`)."""
     job = Path(argv[0]).stem if argv else "glue-replay"
     today = clock().date() if clock is not None else None
+    try:
+        maintenance = parse_maintenance_arguments(argv, settings=settings)
+    except InvalidRequestError as exc:
+        return _refuse(job, exc)
+    if maintenance is not None:
+        return run_maintenance(job, maintenance, entity, stage_name, spark=spark, clock=clock)
     try:
         args = parse_job_arguments(argv, ids=entity.ids, settings=settings, today=today)
         stage = prepare(args)
@@ -251,6 +264,51 @@ def run_job(
     except Exception as exc:  # the ledger has the failed run; the operator needs the trace
         traceback.print_exc()
         print(f"{job}: failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def run_maintenance(
+    job: str,
+    args: MaintenanceArguments,
+    entity: Entity,
+    stage_name: str,
+    *,
+    spark: SparkSession | None = None,
+    clock: Clock | None = None,
+) -> int:
+    """A maintenance run of ``stage_name``'s job: its tables of ``entity`` laid out again (raw's
+    past days clustered by id, or normalized sorted by key; the quarantine and runs ledger
+    compacted; VACUUM when asked), from the job itself so that each table keeps one writer.
+    Not a request: nothing goes to the runs ledger but the compaction of it; what was done is
+    printed, a line a table. Exit 0 when done, 1 when a step failed (each step is one Delta
+    commit: a table is rearranged whole or not at all)."""
+    _configure_logging()
+    try:
+        if spark is None:
+            from glue_replay.runtime import build_spark_session
+
+            spark = build_spark_session(f"glue-replay-{job}", warehouse=args.warehouse)
+        from glue_replay.tables import Warehouse
+        from glue_replay.tables.layout import maintain_stage
+
+        today = clock().date() if clock is not None else None
+        print(f"{job}: maintenance of {entity.name} {stage_name} tables", flush=True)
+        maintain_stage(
+            spark,
+            Warehouse(args.warehouse),
+            entity,
+            stage_name,
+            today=today,
+            vacuum_retention=args.vacuum_retention,
+            say=lambda line: print(f"{job}: {line}", flush=True),
+        )
+    except GlueReplayError as exc:
+        print(f"{job}: maintenance failed: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    except Exception as exc:  # the operator needs the trace
+        traceback.print_exc()
+        print(f"{job}: maintenance failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 

@@ -22,8 +22,7 @@ from pathlib import Path
 
 from glue_replay.arguments import fields_from_argv
 from glue_replay.errors import InvalidRequestError
-from glue_replay.request import DEFAULT_WAREHOUSE
-from glue_replay.request import _parse_warehouse as parse_warehouse
+from glue_replay.request import DEFAULT_WAREHOUSE, parse_warehouse
 from glue_replay.sinks import SinkSpec, parse_sink
 
 PUBLISH_FIELDS = (

@@ -251,7 +251,7 @@ def build_job_arguments(
             extra[name] = values[name]
     return JobArguments(
         request=request,
-        warehouse=_parse_warehouse(values.get("warehouse", DEFAULT_WAREHOUSE)),
+        warehouse=parse_warehouse(values.get("warehouse", DEFAULT_WAREHOUSE)),
         source_url=_parse_source_url(values.get("source_url", DEFAULT_SOURCE_URL)),
         job_name=values.get("JOB_NAME", "local"),
         run_id=values.get("JOB_RUN_ID") or f"local-{uuid.uuid4().hex[:12]}",
@@ -280,7 +280,7 @@ def build_request(
         until=until,
         ids=record_ids,
         ids_file=ids_file,
-        dry_run=_parse_bool("dry_run", values.get("dry_run", "false")),
+        dry_run=parse_bool("dry_run", values.get("dry_run", "false")),
     )
 
 
@@ -491,14 +491,14 @@ def _parse_request_id(values: Mapping[str, str]) -> str:
     return raw
 
 
-def _parse_bool(field_name: str, raw: str) -> bool:
+def parse_bool(field_name: str, raw: str) -> bool:
     lowered = raw.lower()
     if lowered in {"true", "false"}:
         return lowered == "true"
     raise InvalidRequestError(field_name, f"{raw!r} is not a boolean", "true or false")
 
 
-def _parse_warehouse(raw: str) -> str:
+def parse_warehouse(raw: str) -> str:
     scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
     if scheme in {"s3", "s3a"}:
         if parse_s3_uri(raw) is None:

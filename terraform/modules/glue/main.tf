@@ -198,6 +198,30 @@ resource "aws_glue_trigger" "replay_start" {
   }
 }
 
+# Outside the workflows: each job maintains the tables it writes (--maintenance true), on its own
+# schedule. Through the job itself, so that a table still has one writer at a time: Glue runs the
+# job once at a time (max_concurrent_runs = 1), and a start that finds it running fails instead
+# of racing it (the next schedule tries again).
+resource "aws_glue_trigger" "maintenance_schedule" {
+  for_each = local.jobs
+
+  name        = "${var.name_prefix}-${each.key}-maintenance"
+  description = "Maintains the tables the ${each.value.entity} ${each.value.stage} job writes, on schedule (--maintenance true)."
+  type        = "SCHEDULED"
+  schedule    = var.maintenance_schedule
+  enabled     = var.enable_maintenance_schedule
+
+  actions {
+    job_name = aws_glue_job.this[each.key].name
+    arguments = merge(
+      { "--maintenance" = "true" },
+      var.maintenance_vacuum_retention_days == null ? {} : {
+        "--vacuum_retention_days" = tostring(var.maintenance_vacuum_retention_days)
+      },
+    )
+  }
+}
+
 # In each workflow (BAU and replay) of each pipeline: normalize once ingest succeeded in the same run.
 resource "aws_glue_trigger" "cascade" {
   for_each = local.workflows

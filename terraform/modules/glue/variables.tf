@@ -84,6 +84,21 @@ variable "enable_bau_schedule" {
   description = "Whether the BAU schedule is active."
 }
 
+variable "maintenance_schedule" {
+  type        = string
+  description = "Cron expression of the scheduled maintenance runs of every ingest and normalize job."
+}
+
+variable "enable_maintenance_schedule" {
+  type        = bool
+  description = "Whether the maintenance schedule is active."
+}
+
+variable "maintenance_vacuum_retention_days" {
+  type        = number
+  description = "VACUUM retention of a maintenance run in days (--vacuum_retention_days), or null for no VACUUM."
+}
+
 variable "delta_log_store" {
   type = object({
     table_name = string
