@@ -363,17 +363,25 @@ def test_maintenance_clusters_closed_days_of_raw_by_id_so_a_replay_reads_a_file_
             assert all(end < start for (_, end), (start, _) in itertools.pairwise(ranges))
         else:  # today's batches are left as they are
             assert ranges == [("100", "159"), ("100", "159")]
-    # Laid out once: the next maintenance rewrites nothing. As the ingest job runs it, on the
-    # schedule Terraform gives it (--maintenance true): its own tables, one line each.
+    # Laid out once: the next maintenance rewrites nothing.
+    assert cluster() == f"clustered by id, 0 of {closed} days"
+    # As the ingest job runs it, on the schedule Terraform gives it (--maintenance true): its own
+    # tables, a line each. Its files are the default 8 MB, which joins each of these tiny days
+    # into one file again (a day smaller than the target is one file, sorted by id).
     argv = ["glue_jobs/ingest_customers.py", "--maintenance", "true", "--warehouse", tables.root]
     capsys.readouterr()
     assert run_ingest_job(argv, PIPELINE, spark=spark, clock=lambda: _noon(closed)) == 0
     printed = capsys.readouterr().out.splitlines()
     # (No ingest ran here, so there is no ingest ledger or quarantine to compact.)
-    assert [line.split(", ")[:2] for line in printed] == [
+    assert [line.split(", ")[:3] for line in printed] == [
         ["ingest_customers: maintenance of customers ingest tables"],
-        [f"ingest_customers: maintained {raw}: clustered by id", f"0 of {closed} days"],
+        [
+            f"ingest_customers: maintained {raw}: clustered by id",
+            f"{closed} of {closed} days",
+            f"{3 * closed} files removed",
+        ],
     ]
+    assert len(_file_ids(spark, raw)) == closed + 2
 
     request = _arguments(str(tables.root), "t-1", today, replay_mode="targeted", ids="123")
     with ScanRecorder(spark) as scans:
