@@ -12,8 +12,10 @@ What wears down, and what puts it back:
   whole key range, partitioned by ``ingest_date``. Maintenance clusters each closed day (before
   ``today``) by id: ``OPTIMIZE ... ZORDER BY (id)`` on that day's partition, into files of
   about :data:`RAW_FILE_BYTES`, each holding a range of ids no other file of the day overlaps.
-  A targeted replay then reads, of each day, only the files holding its ids; a file still spans
-  one day of ingest, so since and BAU runs still skip by ``ingested_at``. A day already laid
+  A targeted replay then reads, of each day, the one file whose id range holds each of its ids
+  (min/max statistics cannot tell that an id is absent, so that is every day, not only the days
+  it changed); a file still spans one day of ingest, so since and BAU runs still skip by
+  ``ingested_at``. A day already laid
   out (files that do not overlap, none more than twice the target, not too many) is left alone,
   so each day is rewritten once, not at every maintenance. (``OPTIMIZE`` is the one rewrite an
   append-only table allows.)
@@ -28,9 +30,10 @@ is behind still has to read.
 
 **Who may run it.** Delta on S3 with the default log store is safe for one writer per table at a
 time, and each of these tables has one writer by construction: the job of its stage. So a
-stage's tables are maintained by that stage's job, between its runs (:func:`maintain_stage`),
-or by anything else only while no job of the entity runs (:func:`maintain`, e.g. ``make bench``
-or an operator's script in a maintenance window).
+stage's tables are maintained by that stage's job, between its runs (:func:`maintain_stage`:
+the job started with ``--maintenance true``, on the schedule Terraform gives it), or by
+anything else only while no job of the entity runs (:func:`maintain`, e.g. ``make bench`` or an
+operator's script in a maintenance window).
 """
 
 from __future__ import annotations
