@@ -900,6 +900,7 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
         parser.error("--days must be >= 2, --rows >= 1000, --repeats >= 1")
     if not options.raw_file_mb > 0:
         parser.error(f"--raw-file-mb {options.raw_file_mb}: accepted: a positive number of MiB")
+    options.raw_file_bytes = int(options.raw_file_mb * 1024 * 1024)
     if options.files < options.days or options.rows < 10 * options.files:
         parser.error("--files must be >= --days and <= --rows / 10")
     only = {step.strip() for step in options.only.split(",") if step.strip()}
@@ -941,7 +942,7 @@ def main(argv: Sequence[str]) -> int:
                 complete=complete,
                 driver_memory=options.driver_memory,
                 command=["scripts/bench.py", *argv],
-                raw_file_bytes=int(options.raw_file_mb * 1024 * 1024),
+                raw_file_bytes=options.raw_file_bytes,
             )
 
         bench.checkpoint = checkpoint
@@ -969,7 +970,7 @@ def run_steps(
     end = dataset.history_end
     today = (end + timedelta(days=1)).date()
     root = bench.warehouse.root
-    raw_file_bytes = int(options.raw_file_mb * 1024 * 1024)
+    raw_file_bytes: int = options.raw_file_bytes
     maintain_step(bench, "after the build", raw_file_bytes)
     full = arguments(root, "bench-full", today, replay_mode="full")
     bench.measure("full", "full", normalize_call(bench, full, end + REPLAYS_AT))

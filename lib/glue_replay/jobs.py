@@ -23,6 +23,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -223,7 +224,7 @@ def run_job(
     except InvalidRequestError as exc:
         return _refuse(job, exc)
     if maintenance is not None:
-        return run_maintenance(job, maintenance, entity, stage_name, spark=spark, clock=clock)
+        return run_maintenance(job, maintenance, entity, stage_name, spark=spark, today=today)
     try:
         args = parse_job_arguments(argv, ids=entity.ids, settings=settings, today=today)
         stage = prepare(args)
@@ -275,7 +276,7 @@ def run_maintenance(
     stage_name: str,
     *,
     spark: SparkSession | None = None,
-    clock: Clock | None = None,
+    today: date | None = None,
 ) -> int:
     """A maintenance run of ``stage_name``'s job: its tables of ``entity`` laid out again (raw's
     past days clustered by id, or normalized sorted by key; the quarantine and runs ledger
@@ -292,7 +293,6 @@ def run_maintenance(
         from glue_replay.tables import Warehouse
         from glue_replay.tables.layout import maintain_stage
 
-        today = clock().date() if clock is not None else None
         print(f"{job}: maintenance of {entity.name} {stage_name} tables", flush=True)
         maintain_stage(
             spark,

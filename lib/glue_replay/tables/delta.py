@@ -217,6 +217,14 @@ def table_version(spark: SparkSession, path: str) -> int | None:
     return int(row["version"]) if row else None
 
 
+def snapshot_files(spark: SparkSession, path: str) -> DataFrame | None:
+    """The table's data files now, one row each (Delta's ``AddFile``: ``path``,
+    ``partitionValues``, ``size``, ``stats`` as JSON, ...), read from its log, not its data; or
+    ``None`` when Delta's internal API cannot be reached."""
+    snapshot = _latest_snapshot(spark, path)
+    return None if snapshot is None else DataFrame(snapshot.allFiles().toDF(), spark)
+
+
 def _latest_snapshot(spark: SparkSession, path: str) -> Any | None:
     """The table's latest snapshot (a JVM ``Snapshot``), brought up to date, or ``None`` when
     Delta's internal API cannot be reached (the callers then ask the public API instead).

@@ -15,10 +15,9 @@ What wears down, and what puts it back:
   A targeted replay then reads, of each day, the one file whose id range holds each of its ids
   (min/max statistics cannot tell that an id is absent, so that is every day, not only the days
   it changed); a file still spans one day of ingest, so since and BAU runs still skip by
-  ``ingested_at``. A day already laid
-  out (files that do not overlap, none more than twice the target, not too many) is left alone,
-  so each day is rewritten once, not at every maintenance. (``OPTIMIZE`` is the one rewrite an
-  append-only table allows.)
+  ``ingested_at``. A day already laid out (files that do not overlap, none more than twice the
+  target, not too many) is left alone, so each day is rewritten once, not at every maintenance.
+  (``OPTIMIZE`` is the one rewrite an append-only table allows.)
 - A stage's quarantine and runs ledger gain a small file per run; the ledger is read several
   times by every run. Compaction joins them.
 - ``VACUUM`` (only when asked, never with less than :data:`MIN_VACUUM_RETENTION`) deletes the
@@ -51,7 +50,7 @@ from pyspark.sql.window import Window
 
 from glue_replay.entity import Entity
 from glue_replay.errors import GlueReplayError
-from glue_replay.tables.delta import Warehouse, file_count, table_exists
+from glue_replay.tables.delta import Warehouse, file_count, snapshot_files, table_exists
 
 #: Rows per file of a table sorted by key (normalized): ~10 MB of a typical entity's rows.
 ROWS_PER_FILE = 100_000
@@ -173,7 +172,7 @@ def maintain_stage(
             elif path == normalized:
                 done.append(_sort_by_key(spark, path, entity.key, rows_per_file))
             else:
-                done.append(_compact(spark, path, None))
+                done.append(_compact(spark, path))
             if vacuum_retention is not None:
                 done.append(_vacuum(spark, path, vacuum_retention))
     for step in done:
@@ -200,12 +199,14 @@ def _settings(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
                 spark.conf.set(key, before)
 
 
-def _compact(spark: SparkSession, path: str, where: str | None) -> Maintained:
+def _compact(spark: SparkSession, path: str) -> Maintained:
     started = time.monotonic()
-    builder = DeltaTable.forPath(spark, path).optimize()
-    if where is not None:
-        builder = builder.where(where)
-    row = builder.executeCompaction().select("metrics.numFilesRemoved", "metrics.numFilesAdded")
+    row = (
+        DeltaTable.forPath(spark, path)
+        .optimize()
+        .executeCompaction()
+        .select("metrics.numFilesRemoved", "metrics.numFilesAdded")
+    )
     first = row.first()
     removed, added = (int(first[0] or 0), int(first[1] or 0)) if first is not None else (0, 0)
     return Maintained(path, "compaction", removed, added, time.monotonic() - started)
@@ -217,41 +218,39 @@ def _cluster_days(spark: SparkSession, path: str, before: date, file_bytes: int)
     each day into files of about ``file_bytes``. Raw is append-only: this rearranges files
     (``dataChange=false``) and changes no row."""
     started = time.monotonic()
-    closed = _raw_files(spark, path).where(F.col("day") < F.lit(before))
-    days, total = days_to_cluster(closed, file_bytes)
+    files = _raw_files(spark, path)
+    if files is None:  # Delta's internal API out of reach: leave raw as it is
+        return Maintained(path, "not clustered: its file list is unreadable", 0, 0, 0.0)
+    days, total = days_to_cluster(files.where(F.col("day") < F.lit(before)), file_bytes)
     removed = added = 0
-    # ZORDER range-partitions a day into bytes / file_bytes parts. Adaptive execution would
-    # coalesce those small parts back into one file a day; and the random byte Delta adds to
-    # each row's z-value by default (against skew) would split an id's rows over two files, so
-    # neighbouring files would overlap, and the day would look unclustered at every maintenance.
-    settings = {_MAX_FILE_SIZE: str(file_bytes), _COALESCE: "false", _ZORDER_NOISE: "false"}
-    with _settings(spark, settings):
-        if not days:
-            return Maintained(path, f"clustered by {RAW_KEY}, 0 of {total} days", 0, 0,
-                              time.monotonic() - started)  # fmt: skip
+    if days:
         listed = ", ".join(f"'{day.isoformat()}'" for day in days)
-        metrics = (
-            DeltaTable.forPath(spark, path)
-            .optimize()
-            .where(f"{RAW_DAY} IN ({listed})")
-            .executeZOrderBy(RAW_KEY)
-            .select("metrics.numFilesRemoved", "metrics.numFilesAdded")
-            .first()
-        )
+        # ZORDER range-partitions a day into bytes / file_bytes parts. Adaptive execution would
+        # coalesce those small parts back into one file a day; and the random byte Delta adds to
+        # each row's z-value by default (against skew) would split an id's rows over two files,
+        # so neighbouring files would overlap and the day look unclustered at every maintenance.
+        settings = {_MAX_FILE_SIZE: str(file_bytes), _COALESCE: "false", _ZORDER_NOISE: "false"}
+        with _settings(spark, settings):
+            metrics = (
+                DeltaTable.forPath(spark, path)
+                .optimize()
+                .where(f"{RAW_DAY} IN ({listed})")
+                .executeZOrderBy(RAW_KEY)
+                .select("metrics.numFilesRemoved", "metrics.numFilesAdded")
+                .first()
+            )
         if metrics is not None:
             removed, added = int(metrics[0] or 0), int(metrics[1] or 0)
     action = f"clustered by {RAW_KEY}, {len(days)} of {total} days"
     return Maintained(path, action, removed, added, time.monotonic() - started)
 
 
-def _raw_files(spark: SparkSession, path: str) -> DataFrame:
+def _raw_files(spark: SparkSession, path: str) -> DataFrame | None:
     """One row per data file of raw, from the table's log (no data file is read): ``day`` (its
     ``ingest_date``), ``bytes``, and the ``low``/``high`` ids of its statistics."""
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-    empty = jvm.scala.Option.empty()
-    files = DataFrame(delta_log.update(False, empty, empty).allFiles().toDF(), spark)
+    files = snapshot_files(spark, path)
+    if files is None:
+        return None
     stats = F.from_json(
         "stats", f"minValues struct<{RAW_KEY}: string>, maxValues struct<{RAW_KEY}: string>"
     )

@@ -54,7 +54,7 @@ def key_predicate(column: Column, keys: Sequence[Any], max_ranges: int | None = 
     No keys: a predicate that is always false. ``max_ranges`` defaults to :data:`MAX_RANGES`."""
     terms = [
         column == F.lit(lo) if lo == hi else column.between(F.lit(lo), F.lit(hi))
-        for lo, hi in key_ranges(keys, MAX_RANGES if max_ranges is None else max_ranges)
+        for lo, hi in key_ranges(keys, max_ranges)
     ]
     if not terms:
         return F.lit(False)
