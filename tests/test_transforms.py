@@ -39,7 +39,7 @@ from glue_replay.tables.schemas import RAW_SCHEMA
 from glue_replay.transforms.common import (
     latest_per_key,
     parse_utc_timestamp,
-    payload_shape_errors,
+    with_payload_shape_errors,
 )
 from glue_replay_examples.customers import CUSTOMERS
 from glue_replay_examples.customers.transforms import CUSTOMER_SCHEMA, normalize_customers
@@ -545,6 +545,12 @@ def test_payload_shape_errors_name_every_field_whose_json_shape_changed(
             StructField("address", StructType([StructField("city", StringType())])),
             StructField("tags", ArrayType(StringType())),
             StructField("lines", ArrayType(StructType([StructField("sku", StringType())]))),
+            StructField(
+                "contact",
+                StructType(
+                    [StructField("phone", StructType([StructField("number", StringType())]))]
+                ),
+            ),
         ]
     )
     payloads = spark.createDataFrame(
@@ -565,10 +571,14 @@ def test_payload_shape_errors_name_every_field_whose_json_shape_changed(
             ("several", '{"name":{"a":1},"address":[1]}'),
             ("not-an-object", "not json"),
             ("text-that-starts-like-an-object", '{"name":"{Ann","address":"{1 Main St"}'),
+            ("two-levels-down", '{"contact":{"phone":{"number":["1"]}}}'),
+            ("text-for-an-inner-object", '{"contact":{"phone":"555"}}'),
         ],
         "case string, payload string",
     )  # fmt: skip
-    actual = payloads.select("case", payload_shape_errors(F.col("payload"), shape).alias("reason"))
+    actual = payloads.transform(with_payload_shape_errors(shape, "payload", "reason")).drop(
+        "payload"
+    )
     expected = spark.createDataFrame(
         [
             ("ok", None),
@@ -590,6 +600,8 @@ def test_payload_shape_errors_name_every_field_whose_json_shape_changed(
             ),
             ("not-an-object", None),
             ("text-that-starts-like-an-object", "address is a single value, expected an object"),
+            ("two-levels-down", "contact.phone.number is an array, expected a single value"),
+            ("text-for-an-inner-object", "contact.phone is a single value, expected an object"),
         ],
         "case string, reason string",
     )

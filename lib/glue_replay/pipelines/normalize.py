@@ -80,7 +80,7 @@ from glue_replay.transforms.common import (
     content_hash,
     deterministic_uuid,
     latest_per_key,
-    payload_shape_errors,
+    with_payload_shape_errors,
 )
 
 STAGE = "normalize"
@@ -93,6 +93,8 @@ OUTBOX_PROPERTIES = {**APPEND_ONLY, CHANGE_FEED: "true"}
 IDS_SCHEMA = StructType([StructField("id", StringType(), nullable=False)])
 #: Rows per file of a normalized table's first write, sorted by key (maintenance keeps it).
 NORMALIZED_ROWS_PER_FILE = ROWS_PER_FILE
+#: The working column :func:`with_entity_columns` holds the payload's shape errors in.
+_SHAPE_ERRORS = "__glue_replay_payload_shape_errors"
 #: How many would-be events a dry run prints.
 DRY_RUN_SAMPLE = 10
 
@@ -177,6 +179,10 @@ def with_entity_columns(entity: Entity) -> Callable[[DataFrame], DataFrame]:
 
     def transform(raw: DataFrame) -> DataFrame:
         normalized = raw.transform(entity.normalize)
+        if entity.payload is not None:
+            normalized = normalized.transform(
+                with_payload_shape_errors(entity.payload, "payload", _SHAPE_ERRORS)
+            )
         wanted = (*entity.business_columns, "quarantine_reason")
         missing = [c for c in wanted if c not in normalized.columns]
         if missing:
@@ -206,7 +212,7 @@ def with_entity_columns(entity: Entity) -> Callable[[DataFrame], DataFrame]:
             if not _same_type(produced[f.name], f.dataType)
         ]
         if entity.payload is not None:
-            drift.insert(0, payload_shape_errors(F.col("payload"), entity.payload))
+            drift.insert(0, F.col(_SHAPE_ERRORS))
         own = F.coalesce(F.col("quarantine_reason"), F.when(ours != "", ours))
         reason = F.concat_ws("; ", *drift, own)
         return normalized.select(

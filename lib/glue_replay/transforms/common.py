@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -98,16 +98,19 @@ def deterministic_uuid(*parts: Column) -> Column:
     )
 
 
-#: A JSON object's fields as text: strings unquoted, numbers and booleans as written, objects
-#: and arrays as their JSON text, JSON null as null.
-_FIELDS_AS_TEXT = "map<string,string>"
+#: A JSON array's items as text, as Spark's JSON reader renders them (objects as their JSON text).
 _ITEMS_AS_TEXT = ArrayType(StringType())
 _JSON_NUMBER = r"^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$"
 _NUMBERS = (ByteType, ShortType, IntegerType, LongType, FloatType, DoubleType, DecimalType)
+#: Prefix of the working columns :func:`with_payload_shape_errors` adds and drops again.
+_WORK = "__glue_replay_shape_"
 
 
-def payload_shape_errors(payload: Column, shape: StructType) -> Column:
-    """Why the JSON ``payload`` does not have ``shape``, naming each field; null when it has.
+def with_payload_shape_errors(
+    shape: StructType, payload: str = "payload", into: str = "payload_shape_errors"
+) -> Callable[[DataFrame], DataFrame]:
+    """A transform: adds ``into``, why the JSON in ``payload`` does not have ``shape``, naming
+    each field; null when it has.
 
     A field of ``shape`` that is a struct or map must be a JSON object, an array a JSON array
     (and an array of structs an array of objects), a number type a JSON number (or text that is
@@ -122,43 +125,59 @@ def payload_shape_errors(payload: Column, shape: StructType) -> Column:
         object"; {"first_name": {"given": "Ann"}}, first_name a string -> "first_name is an
         object, expected a single value"
 
-    The payload is parsed once per row, and each field's value classified once (see
-    :func:`once`): written as plain column expressions, every reference to a field would parse
-    the whole payload again, which made this check cost 25 times the rest of a normalize.
+    Each level of the payload is parsed once per row into a struct of text fields, and each
+    field's kind classified once, in projections of their own: Spark keeps a projection apart
+    when merging it would evaluate a costly expression (a parse, a classification) at each of
+    its references. Written as one column expression, every reference re-parsed the payload;
+    bound once inside lambdas instead, the whole check ran without generated code: three times
+    the cost of these projections, and most of a full normalize's parse stage.
     """
-    return once(
-        F.from_json(payload, _FIELDS_AS_TEXT), lambda fields: _shape_reasons(fields, shape, "")
+
+    def transform(frame: DataFrame) -> DataFrame:
+        columns = frame.columns
+        taken = [c for c in columns if c.startswith(_WORK)]
+        if taken:
+            raise ValueError(f"columns {taken} use the prefix {_WORK!r} this check works with")
+        names = iter(f"{_WORK}{n}" for n in range(1_000_000))
+        fields = next(names)
+        work = frame.withColumn(fields, F.from_json(F.col(payload), _as_text(shape)))
+        work, reasons = _classified(work, F.col(fields), shape, "", names)
+        return work.select(*[F.col(f"`{c}`") for c in columns], _joined(reasons).alias(into))
+
+    return transform
+
+
+def _as_text(shape: StructType) -> StructType:
+    """``shape``'s fields, each as text: how the JSON reader renders any value as a string
+    (a string unquoted, a number or boolean as written, an object or array as its JSON)."""
+    return StructType([StructField(f.name, StringType()) for f in shape.fields])
+
+
+def _kind(value: Column) -> Column:
+    """ "an object", "an array" or "a single value": what the JSON text ``value`` holds. Only
+    text that starts like an object or an array is parsed (the JSON functions throw and catch
+    an exception for every plain value)."""
+    start = F.substring(F.ltrim(value), 1, 1)
+    return (
+        F.when((start == F.lit("{")) & F.json_object_keys(value).isNotNull(), F.lit("an object"))
+        .when((start == F.lit("[")) & F.json_array_length(value).isNotNull(), F.lit("an array"))
+        .otherwise(F.lit("a single value"))
     )
 
 
-def once(value: Column, body: Callable[[Column], Column]) -> Column:
-    """``body(value)``, with ``value`` evaluated once per row however often ``body`` uses it.
-
-    Spark inlines a column expression at each reference and does not always share the work
-    (not inside ``CASE WHEN`` branches, for one): a parse referenced ten times runs ten times.
-    A lambda's argument is computed once, so this binds ``value`` as one (the body of a
-    ``transform`` over a one-element array).
-
-        once(F.from_json(payload, "map<string,string>"), lambda m: F.concat(m["a"], m["b"]))
-    """
-    return F.element_at(F.transform(F.array(value), body), 1)
-
-
-def _joined(reasons: Sequence[Column]) -> Column:
-    text = F.concat_ws("; ", *reasons)
-    return F.when(text != "", text)
-
-
-def _shape_reasons(fields: Column, shape: StructType, prefix: str) -> Column:
-    """The reasons for the fields of ``shape`` in the parsed object ``fields``, joined."""
-    return _joined([_field_reasons(fields[f.name], f, prefix) for f in shape.fields])
-
-
-def _field_reasons(text: Column, field: StructField, prefix: str) -> Column:
-    path = f"{prefix}{field.name}"
-    kind = field.dataType
-
-    def classified(value: Column, seen: Column) -> Column:
+def _classified(
+    frame: DataFrame, fields: Column, shape: StructType, prefix: str, names: Iterator[str]
+) -> tuple[DataFrame, list[Column]]:
+    """The reasons for each field of ``shape`` in the parsed level ``fields`` (a struct of
+    text), with the working columns they read added to ``frame``: one projection for the
+    fields' kinds, one for the parses of the nested objects, then those objects' own."""
+    kinds = {f.name: next(names) for f in shape.fields}
+    frame = frame.select("*", *[_kind(fields[f.name]).alias(kinds[f.name]) for f in shape.fields])
+    reasons: list[Column] = []
+    nested: list[tuple[StructField, str]] = []
+    for f in shape.fields:
+        path, kind = f"{prefix}{f.name}", f.dataType
+        value, seen = fields[f.name], F.col(kinds[f.name])
         is_object, is_array = seen == F.lit("an object"), seen == F.lit("an array")
         if isinstance(kind, StructType | MapType):
             wrong, expected = ~is_object, "an object"
@@ -170,34 +189,38 @@ def _field_reasons(text: Column, field: StructField, prefix: str) -> Column:
             wrong, expected = ~F.lower(F.trim(value)).isin("true", "false"), "true or false"
         else:
             wrong, expected = seen != F.lit("a single value"), "a single value"
-        reasons = [
+        reasons.append(
             F.when(
                 value.isNotNull() & wrong,
                 F.concat(F.lit(f"{path} is "), seen, F.lit(f", expected {expected}")),
             )
-        ]
+        )
         if isinstance(kind, StructType):
-            nested = F.when(is_object, F.from_json(value, _FIELDS_AS_TEXT))
-            reasons.append(once(nested, lambda inner: _shape_reasons(inner, kind, f"{path}.")))
+            nested.append((f, next(names)))
         elif isinstance(kind, ArrayType) and isinstance(kind.elementType, StructType | MapType):
             items = F.when(is_array, F.from_json(value, _ITEMS_AS_TEXT))
             bad_item = F.exists(
                 items, lambda item: item.isNotNull() & F.json_object_keys(item).isNull()
             )
             reasons.append(F.when(bad_item, F.lit(f"{path} has an item that is not an object")))
-        return _joined(reasons)
-
-    def with_kind(value: Column) -> Column:
-        # Only text that starts like an object or an array is parsed: the JSON functions
-        # throw (and catch) an exception for every plain value, the dearest part of this check.
-        start = F.substring(F.ltrim(value), 1, 1)
-        seen = (
-            F.when(
-                (start == F.lit("{")) & F.json_object_keys(value).isNotNull(), F.lit("an object")
-            )
-            .when((start == F.lit("[")) & F.json_array_length(value).isNotNull(), F.lit("an array"))
-            .otherwise(F.lit("a single value"))
+    if nested:
+        frame = frame.select(
+            "*",
+            *[
+                F.when(
+                    F.col(kinds[f.name]) == F.lit("an object"),
+                    F.from_json(fields[f.name], _as_text(f.dataType)),  # type: ignore[arg-type]
+                ).alias(name)
+                for f, name in nested
+            ],
         )
-        return once(seen, lambda kind_seen: classified(value, kind_seen))
+        for f, name in nested:
+            assert isinstance(f.dataType, StructType)
+            frame, inner = _classified(frame, F.col(name), f.dataType, f"{prefix}{f.name}.", names)
+            reasons.extend(inner)
+    return frame, reasons
 
-    return once(text, with_kind)
+
+def _joined(reasons: Sequence[Column]) -> Column:
+    text = F.concat_ws("; ", *reasons)
+    return F.when(text != "", text)
