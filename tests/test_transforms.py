@@ -608,6 +608,15 @@ def test_payload_shape_errors_name_every_field_whose_json_shape_changed(
     assert_df_equality(actual, expected, ignore_nullable=True)
 
 
+def test_the_shape_check_refuses_a_frame_holding_a_column_named_like_its_working_ones(
+    spark: SparkSession,
+) -> None:
+    frame = spark.createDataFrame([("{}", 1)], "payload string, __glue_replay_shape_0 int")
+    check = with_payload_shape_errors(StructType([StructField("name", StringType())]))
+    with pytest.raises(ValueError, match="__glue_replay_shape_0"):
+        frame.transform(check)
+
+
 def test_customers_drift_is_quarantined_naming_the_field_and_a_new_field_is_ignored(
     spark: SparkSession,
 ) -> None:

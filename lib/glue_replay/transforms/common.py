@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
@@ -129,8 +130,8 @@ def with_payload_shape_errors(
     field's kind classified once, in projections of their own: Spark keeps a projection apart
     when merging it would evaluate a costly expression (a parse, a classification) at each of
     its references. Written as one column expression, every reference re-parsed the payload;
-    bound once inside lambdas instead, the whole check ran without generated code: three times
-    the cost of these projections, and most of a full normalize's parse stage.
+    bound once inside lambdas instead, the whole check ran without generated code, at over twice
+    the cost of these projections (docs/BENCHMARKS.md, "Where a normalize run's time goes").
     """
 
     def transform(frame: DataFrame) -> DataFrame:
@@ -138,7 +139,7 @@ def with_payload_shape_errors(
         taken = [c for c in columns if c.startswith(_WORK)]
         if taken:
             raise ValueError(f"columns {taken} use the prefix {_WORK!r} this check works with")
-        names = iter(f"{_WORK}{n}" for n in range(1_000_000))
+        names = (f"{_WORK}{n}" for n in itertools.count())
         fields = next(names)
         work = frame.withColumn(fields, F.from_json(F.col(payload), _as_text(shape)))
         work, reasons = _classified(work, F.col(fields), shape, "", names)
@@ -154,7 +155,7 @@ def _as_text(shape: StructType) -> StructType:
 
 
 def _kind(value: Column) -> Column:
-    """ "an object", "an array" or "a single value": what the JSON text ``value`` holds. Only
+    """What the JSON text ``value`` holds: "an object", "an array" or "a single value". Only
     text that starts like an object or an array is parsed (the JSON functions throw and catch
     an exception for every plain value)."""
     start = F.substring(F.ltrim(value), 1, 1)
@@ -174,7 +175,7 @@ def _classified(
     kinds = {f.name: next(names) for f in shape.fields}
     frame = frame.select("*", *[_kind(fields[f.name]).alias(kinds[f.name]) for f in shape.fields])
     reasons: list[Column] = []
-    nested: list[tuple[StructField, str]] = []
+    nested: list[tuple[str, StructType, str]] = []  # (field, its shape, its parse's column)
     for f in shape.fields:
         path, kind = f"{prefix}{f.name}", f.dataType
         value, seen = fields[f.name], F.col(kinds[f.name])
@@ -196,7 +197,7 @@ def _classified(
             )
         )
         if isinstance(kind, StructType):
-            nested.append((f, next(names)))
+            nested.append((f.name, kind, next(names)))
         elif isinstance(kind, ArrayType) and isinstance(kind.elementType, StructType | MapType):
             items = F.when(is_array, F.from_json(value, _ITEMS_AS_TEXT))
             bad_item = F.exists(
@@ -208,15 +209,16 @@ def _classified(
             "*",
             *[
                 F.when(
-                    F.col(kinds[f.name]) == F.lit("an object"),
-                    F.from_json(fields[f.name], _as_text(f.dataType)),  # type: ignore[arg-type]
-                ).alias(name)
-                for f, name in nested
+                    F.col(kinds[field]) == F.lit("an object"),
+                    F.from_json(fields[field], _as_text(inner_shape)),
+                ).alias(column)
+                for field, inner_shape, column in nested
             ],
         )
-        for f, name in nested:
-            assert isinstance(f.dataType, StructType)
-            frame, inner = _classified(frame, F.col(name), f.dataType, f"{prefix}{f.name}.", names)
+        for field, inner_shape, column in nested:
+            frame, inner = _classified(
+                frame, F.col(column), inner_shape, f"{prefix}{field}.", names
+            )
             reasons.extend(inner)
     return frame, reasons
 
