@@ -60,8 +60,10 @@ quarantine, the ledger); ``MiB``: bytes of data files read, all tables; ``% file
 normalized files read as a % of the files the two tables hold; ``read``, ``written``,
 ``outboxed``: the run's ledger counts (raw rows selected, rows merged, events); ``copied``:
 rows MERGE copied unchanged while rewriting files (``numTargetRowsCopied`` of the run's MERGE
-commits). Ratios follow the table: full / ceiling, targeted / hand-written at each K, no-op
-process / bare session.
+commits); ``queries``: the SQL executions the call started, Delta's own and the MERGE's parts
+included (each is planned and compiles its code: a run's fixed cost grows with them). Ratios
+follow the table: full / ceiling, targeted / hand-written at each K, no-op process / bare
+session.
 
 Output: progress on stderr (timestamped; the stages' own lines too), the table on stdout, and
 every number in ``--json`` (default ``.cache/bench/bench.json``; rewritten after each
@@ -480,6 +482,9 @@ class Measurement:
     rows_outboxed: int | None = None
     merge_rows_copied: int | None = None
     merge_files_rewritten: int | None = None
+    #: SQL executions the call started (Delta's and the MERGE's own included): each is planned
+    #: and compiles its code, so a run's fixed cost grows with them.
+    queries: int | None = None
     #: The machine's 1-minute load average when the call ended (other work skews the times).
     load: float | None = None
     note: str = ""
@@ -602,6 +607,7 @@ class Bench:
             rows_outboxed=run.rows_outboxed if run else None,
             merge_rows_copied=copied,
             merge_files_rewritten=rewritten,
+            queries=scans.executions,
             load=os.getloadavg()[0],
             note=note,
         )
@@ -609,7 +615,8 @@ class Bench:
         say(
             f"{name}: {seconds:.1f}s, raw {measurement.files_read('raw')}/{files['raw']} files, "
             f"normalized {measurement.files_read('normalized')}/{files['normalized']}, "
-            f"other {measurement.other_files_read}, load {measurement.load:.1f}"
+            f"other {measurement.other_files_read}, {measurement.queries} queries, "
+            f"load {measurement.load:.1f}"
             + (f"; read {run.rows_read:,}, outboxed {run.rows_outboxed:,}" if run else "")
         )
         return measurement
@@ -820,7 +827,7 @@ def render_table(bench: Bench, timings: list[Timing]) -> str:
     header = (
         f"{'step':<24} {'seconds':>8} {'over no-op':>10} {'raw':>11} {'normalized':>11} "
         f"{'other':>6} {'MiB':>8} {'% files':>8} {'read':>10} {'written':>10} "
-        f"{'outboxed':>10} {'copied':>10}"
+        f"{'outboxed':>10} {'copied':>10} {'queries':>8}"
     )
     lines = [header, "-" * len(header)]
     for m in bench.measurements:
@@ -840,8 +847,8 @@ def render_table(bench: Bench, timings: list[Timing]) -> str:
             f"{f'{m.bytes_read / 2**20:.1f}' if tables else '-':>8} "
             f"{f'{share:.0f}%' if share is not None and tables else '-':>8} "
             f"{_number(m.rows_read):>10} {_number(m.rows_written):>10} "
-            f"{_number(m.rows_outboxed):>10} {_number(m.merge_rows_copied):>10}"
-            + (f"  {m.note}" if m.note else "")
+            f"{_number(m.rows_outboxed):>10} {_number(m.merge_rows_copied):>10} "
+            f"{_number(m.queries):>8}" + (f"  {m.note}" if m.note else "")
         )
     lines.append("")
     if noop is not None:

@@ -195,6 +195,16 @@ def test_a_long_path_is_whole_and_the_setting_restored(spark: SparkSession, tmp_
     assert spark.conf.get(LOCATION_LENGTH_SETTING) == before
 
 
+def test_it_counts_the_sql_executions_the_block_started(spark: SparkSession) -> None:
+    with ScanRecorder(spark) as nothing:
+        pass
+    with ScanRecorder(spark) as two:
+        assert spark.range(10).where(F.col("id") > 3).count() == 6
+        assert len(spark.range(3).collect()) == 3
+
+    assert (nothing.executions, two.executions) == (0, 2)
+
+
 def test_results_are_there_after_the_block_also_when_it_raised(
     spark: SparkSession, tmp_path: Path
 ) -> None:
@@ -206,6 +216,8 @@ def test_results_are_there_after_the_block_also_when_it_raised(
             spark.read.format("delta").load(path).where(F.col("id") < 10).count()
             with pytest.raises(ScanMetricsError, match="once the `with ScanRecorder"):
                 recorder.by_table()
+            with pytest.raises(ScanMetricsError, match="once the `with ScanRecorder"):
+                assert recorder.executions
             raise ZeroDivisionError
 
     with pytest.raises(ZeroDivisionError):

@@ -13,6 +13,7 @@ the point::
     scans.files_read(warehouse.raw("invoices"))    # data files read from raw, all scans added
     scans.bytes_read(warehouse.normalized("invoices"))
     scans.by_table()                                # {table path: TableScans(files, bytes, scans)}
+    scans.executions                                # SQL executions the block started
 
 Where the numbers come from: Spark's SQL status store (what the SQL tab of the UI shows, kept
 also with the UI off): the plan graph of each SQL execution started in the block, nested ones
@@ -123,6 +124,7 @@ class ScanRecorder:
         self._before: int | None = None
         self._saved_length: str | None = None
         self._scans: tuple[FileScan, ...] | None = None
+        self._executions: int | None = None
 
     def __enter__(self) -> ScanRecorder:
         if self._before is not None:
@@ -159,6 +161,17 @@ class ScanRecorder:
                 "the scans are known once the `with ScanRecorder(spark)` block has exited"
             )
         return self._scans
+
+    @property
+    def executions(self) -> int:
+        """How many SQL executions the block started, nested ones included (Delta's own reads
+        of its log and the parts of a MERGE are executions too): each is planned and compiles
+        its own code, so this is what a block's fixed cost grows with, whatever its rows."""
+        if self._executions is None:
+            raise ScanMetricsError(
+                "the executions are known once the `with ScanRecorder(spark)` block has exited"
+            )
+        return self._executions
 
     def by_table(self) -> dict[str, TableScans]:
         """Files, bytes and scans per table (its :func:`table_key`), sorted by table."""
@@ -209,6 +222,7 @@ class ScanRecorder:
                 f"spark.sql.ui.retainedExecutions={retained}); start the session with a "
                 "higher value to measure this block"
             )
+        self._executions = last - self._before
         for execution in range(self._before + 1, last + 1):
             yield from _file_scans(store, execution)
 
