@@ -179,10 +179,12 @@ def with_entity_columns(entity: Entity) -> Callable[[DataFrame], DataFrame]:
 
     def transform(raw: DataFrame) -> DataFrame:
         normalized = raw.transform(entity.normalize)
+        shape_errors: list[Column] = []
         if entity.payload is not None:
             normalized = normalized.transform(
                 with_payload_shape_errors(entity.payload, "payload", _SHAPE_ERRORS)
             )
+            shape_errors.append(F.col(_SHAPE_ERRORS))
         wanted = (*entity.business_columns, "quarantine_reason")
         missing = [c for c in wanted if c not in normalized.columns]
         if missing:
@@ -203,7 +205,7 @@ def with_entity_columns(entity: Entity) -> Callable[[DataFrame], DataFrame]:
         )
         # Drift first: a field whose type changed at the source, or a column the transform
         # produced as another type than the schema's, names itself instead of becoming null.
-        drift = [
+        drift = shape_errors + [
             F.when(
                 F.col(f.name).isNotNull() & typed[f.name].isNull(),
                 F.lit(f"{f.name} is not {_a(f.dataType)}"),
@@ -211,8 +213,6 @@ def with_entity_columns(entity: Entity) -> Callable[[DataFrame], DataFrame]:
             for f in entity.schema.fields
             if not _same_type(produced[f.name], f.dataType)
         ]
-        if entity.payload is not None:
-            drift.insert(0, F.col(_SHAPE_ERRORS))
         own = F.coalesce(F.col("quarantine_reason"), F.when(ours != "", ours))
         reason = F.concat_ws("; ", *drift, own)
         return normalized.select(

@@ -147,7 +147,10 @@ class ScanRecorder:
             self._spark.conf.set(LOCATION_LENGTH_SETTING, self._saved_length)
         try:
             self._drain()
-            self._scans = tuple(self._collect())
+            before, last = self._before, _last_execution_id(self._store)
+            assert before is not None  # set by __enter__
+            self._scans = tuple(self._collect(before, last))
+            self._executions = last - before
         except Exception:
             if exc_type is None:
                 raise
@@ -206,24 +209,22 @@ class ScanRecorder:
                 f"{error.java_exception}"
             ) from None
 
-    def _collect(self) -> Iterator[FileScan]:
-        assert self._before is not None
-        store, last = self._store, _last_execution_id(self._store)
+    def _collect(self, before: int, last: int) -> Iterator[FileScan]:
+        store = self._store
         lost = [
             execution
-            for execution in range(self._before + 1, last + 1)
+            for execution in range(before + 1, last + 1)
             if not store.execution(execution).isDefined()
         ]
         if lost:
             retained = self._spark.conf.get("spark.sql.ui.retainedExecutions")
             raise ScanMetricsError(
                 f"Spark's SQL status store no longer holds {len(lost)} of the "
-                f"{last - self._before} SQL executions of the block (it keeps the last "
+                f"{last - before} SQL executions of the block (it keeps the last "
                 f"spark.sql.ui.retainedExecutions={retained}); start the session with a "
                 "higher value to measure this block"
             )
-        self._executions = last - self._before
-        for execution in range(self._before + 1, last + 1):
+        for execution in range(before + 1, last + 1):
             yield from _file_scans(store, execution)
 
 
