@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import shutil
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -236,6 +237,9 @@ def test_a_bau_merge_of_a_few_changed_ids_rewrites_no_row_it_leaves_alone(
         "numTargetFilesRemoved": 0,
     }
     assert (metrics["numTargetRowsUpdated"], metrics["numTargetRowsInserted"]) == (3, 1)
+    # Every query of the run is named in the Spark UI after the run's phase it belongs to.
+    phase = re.compile(r"(Delta: )?normalize customers bau-1: \S")
+    assert [d for d in scans.descriptions if not phase.match(d)] == []
     # Read: today's raw batch, and of normalized, in every scan, the three files holding the
     # changed ids ("999" sorts after every file's ids).
     assert scans.files_read(laid.raw) == 1

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from chispa import assert_df_equality
@@ -24,6 +25,7 @@ from glue_replay import run_ingest_job, run_normalize_job
 from glue_replay.pipelines import normalize as normalize_module
 from glue_replay.request import ReplayMode, ReplayRequest
 from glue_replay.tables import (
+    PriorRuns,
     RunRecord,
     RunsLedger,
     RunStatus,
@@ -576,6 +578,59 @@ def test_the_ledger_keeps_every_missing_id_in_one_write(
     ledger_.finish(replace(run, status=RunStatus.SUCCEEDED, missing_ids=missing))
     (stored,) = ledger_.attempts("t-big", "ingest", "customers")
     assert (stored.status, stored.missing_ids == missing) == (RunStatus.SUCCEEDED, True)
+
+
+def test_one_ledger_read_gives_the_request_s_attempts_and_the_bau_watermark(
+    spark: SparkSession, tables: Warehouse
+) -> None:
+    ledger_ = RunsLedger(spark, tables.runs_of("normalize", "customers"))
+    assert ledger_.before_run("r-x", "normalize", "customers") == PriorRuns([], None, None)
+
+    def row(request_id: str, hours: int, **fields: Any) -> RunRecord:
+        values: dict[str, Any] = {
+            "run_id": f"jr_{request_id}_{hours}",
+            "request_id": request_id,
+            "job_name": "normalize_customers",
+            "stage": "normalize",
+            "entity": "customers",
+            "replay_mode": "bau",
+            "status": RunStatus.SUCCEEDED,
+            "requested_by": "glue",
+            "arguments": "{}",
+            "request_fingerprint": "f",
+            "id_count": 0,
+            "window_start": None,
+            "window_end": None,
+            "started_at": NOW + timedelta(hours=hours),
+        }
+        return RunRecord(**{**values, **fields})
+
+    mark = NOW + timedelta(hours=1)
+    attempts = [  # of request "r-x", the later one first: the read orders them
+        row("r-x", 6, status=RunStatus.RUNNING),
+        row("r-x", 5, status=RunStatus.ABANDONED, finished_at=NOW + timedelta(hours=6)),
+    ]
+    ledger_.record(
+        [
+            row("bau-1", 0, watermark=NOW),
+            row("bau-2", 1, watermark=mark),  # the latest watermark
+            row("bau-3", 2, watermark=mark - timedelta(minutes=5)),  # a late retry's
+            row("bau-4", 3, status=RunStatus.FAILED),
+            row("since-1", 4, replay_mode="since"),
+            *attempts,
+            row("bau-9", 7, stage="ingest", watermark=NOW + timedelta(days=1)),
+            row("bau-8", 7, entity="orders", watermark=NOW + timedelta(days=1)),
+        ]
+    )
+    assert ledger_.before_run("r-x", "normalize", "customers") == PriorRuns(
+        attempts[::-1], mark, NOW + timedelta(hours=1)
+    )
+    assert ledger_.before_run("r-y", "normalize", "customers") == PriorRuns(
+        [], mark, NOW + timedelta(hours=1)
+    )
+    # The same answers as the two reads it replaces.
+    assert ledger_.attempts("r-x", "normalize", "customers") == attempts[::-1]
+    assert ledger_.last_watermark("normalize", "customers") == mark
 
 
 def test_an_older_replayed_version_never_overwrites_a_newer_one(

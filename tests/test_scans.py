@@ -16,6 +16,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from glue_replay.runtime.phases import JOB_DESCRIPTION, labelled
 from glue_replay.runtime.scans import (
     LOCATION_LENGTH_SETTING,
     ScanMetricsError,
@@ -205,6 +206,22 @@ def test_it_counts_the_sql_executions_the_block_started(spark: SparkSession) -> 
     assert (nothing.executions, two.executions) == (0, 2)
 
 
+def test_each_execution_is_described_by_the_phase_it_ran_in(spark: SparkSession) -> None:
+    before = spark.sparkContext.getLocalProperty(JOB_DESCRIPTION)
+    with ScanRecorder(spark) as recorded:
+        with labelled(spark, "load"):
+            assert spark.range(4).count() == 4
+            with labelled(spark, "load: the second pass"):
+                assert spark.range(5).count() == 5
+            assert spark.range(6).count() == 6
+        assert len(spark.range(7).collect()) == 7
+
+    described = recorded.descriptions
+    assert described[:3] == ("load", "load: the second pass", "load")
+    assert "test_scans.py" in described[3]  # unlabelled: named after its call site
+    assert spark.sparkContext.getLocalProperty(JOB_DESCRIPTION) == before
+
+
 def test_results_are_there_after_the_block_also_when_it_raised(
     spark: SparkSession, tmp_path: Path
 ) -> None:
@@ -218,6 +235,8 @@ def test_results_are_there_after_the_block_also_when_it_raised(
                 recorder.by_table()
             with pytest.raises(ScanMetricsError, match="once the `with ScanRecorder"):
                 assert recorder.executions
+            with pytest.raises(ScanMetricsError, match="once the `with ScanRecorder"):
+                assert recorder.descriptions
             raise ZeroDivisionError
 
     with pytest.raises(ZeroDivisionError):

@@ -139,7 +139,8 @@ def ingest(context: StageContext, entity: Entity, source: Source) -> StageCounts
             context.say(f"{label}: appended by an earlier attempt of this request; skipped")
             continue
         try:
-            batch_counts = _ingest_batch(context, entity, batch, index, found)
+            with context.phase(f"read {label} and append it to raw"):
+                batch_counts = _ingest_batch(context, entity, batch, index, found)
         except Exception as exc:
             # A source failing on the executors: its own error, not Spark's wrapper around it.
             cause = task_error(exc) or exc

@@ -400,41 +400,54 @@ def normalize(
     raw_path, normalized_path = warehouse.raw(entity.name), warehouse.normalized(entity.name)
     quarantine_path = warehouse.quarantine_of(STAGE, entity.name)
     schema = normalized_schema(entity)
-    if not request.dry_run:
-        evolve_normalized(spark, normalized_path, schema, entity, context)
-    # Pin every input: recomputing a cached frame after our own writes must see the same data.
-    raw = read_table(spark, raw_path, RAW_SCHEMA, table_version(spark, raw_path))
-    existing = _read_normalized(spark, normalized_path, schema)
-    quarantined_before = read_table(
-        spark, quarantine_path, QUARANTINE_SCHEMA, table_version(spark, quarantine_path)
-    )
     outbox_path = warehouse.outbox_of(entity.name)
-    outbox = read_table(spark, outbox_path, OUTBOX_SCHEMA, table_version(spark, outbox_path))
+    with context.phase("pin the tables read"):
+        if not request.dry_run:
+            evolve_normalized(spark, normalized_path, schema, entity, context)
+        # Pin every input: recomputing a cached frame after our own writes must see the same data.
+        raw = read_table(spark, raw_path, RAW_SCHEMA, table_version(spark, raw_path))
+        existing = _read_normalized(spark, normalized_path, schema)
+        quarantined_before = read_table(
+            spark, quarantine_path, QUARANTINE_SCHEMA, table_version(spark, quarantine_path)
+        )
+        outbox = read_table(spark, outbox_path, OUTBOX_SCHEMA, table_version(spark, outbox_path))
 
     ids = _ids_frame(spark, request.ids) if request.mode is ReplayMode.TARGETED else None
     selected = select_for_replay(raw, request, context.window, ids, entity.source_clock_skew)
-    parsed = selected.transform(with_entity_columns(entity)).persist(StorageLevel.MEMORY_AND_DISK)
-    valid = parsed.where(F.col("quarantine_reason").isNull())
+    # Persisting plans the query, and planning a Delta read already reads: inside the phases.
+    with context.phase("select, parse and check raw rows"):
+        parsed = selected.transform(with_entity_columns(entity))
+        parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+        selection = _summarize(parsed, entity.key)
+        valid = parsed.where(F.col("quarantine_reason").isNull())
+        keys = KeyScope.counted(valid, entity.key, selection.keys)
     newest_first = [F.col(entity.version).desc(), F.col("ingested_at").desc()]
     latest = latest_per_key(valid, entity.key, newest_first).select(
         *entity.business_columns,
         content_hash(entity.hashed_columns).alias("content_hash"),
         F.col("ingested_at").alias("raw_ingested_at"),
     )
-    selection = _summarize(parsed, entity.key)
-    keys = KeyScope.counted(valid, entity.key, selection.keys)
-    decided = decide_changes(latest, keys.restrict(existing, entity.key), entity, request.mode)
-    decided = decided.persist(StorageLevel.MEMORY_AND_DISK)
-    events = outbox_events(decided, entity, request, context.now)
-    if request.mode is ReplayMode.BAU:
-        events = events.transform(without_published_changes(outbox, entity, request))
-    events = events.persist(StorageLevel.MEMORY_AND_DISK)
+    with context.phase("decide changes against normalized"):
+        decided = decide_changes(latest, keys.restrict(existing, entity.key), entity, request.mode)
+        decided = decided.persist(StorageLevel.MEMORY_AND_DISK)
+        events = outbox_events(decided, entity, request, context.now)
+        if request.mode is ReplayMode.BAU:
+            # Only events of runs after the watermark's can hold changes normalized lacks.
+            since = context.window.start if context.watermark is not None else None
+            events = events.transform(without_published_changes(outbox, entity, request, since))
+        events = events.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        counts, emitted = _count(selection, decided)
+        with context.phase("decide changes against normalized"):
+            counts, emitted = _count(selection, decided)
         # A replay outboxes every row it emits; BAU leaves out changes already published.
-        counts.outboxed = events.count() if request.mode is ReplayMode.BAU else emitted
+        if request.mode is ReplayMode.BAU:
+            with context.phase("leave out changes already in the outbox"):
+                counts.outboxed = events.count()
+        else:
+            counts.outboxed = emitted
         if ids is not None:
-            counts.missing_ids = _missing_ids(ids, parsed, request.ids, keys, entity)
+            with context.phase("requested ids missing from raw"):
+                counts.missing_ids = _missing_ids(ids, parsed, request.ids, keys, entity)
             if counts.missing_ids:
                 context.say(f"{len(counts.missing_ids)} requested ids are not in raw")
         if request.dry_run:
@@ -453,35 +466,39 @@ def normalize(
 
         # Only a retry can find its own outbox commit (see StageContext.retry); a write with
         # nothing in it is not committed at all.
-        committed = context.retry and (
-            committed_txn_version(spark, outbox_path, context.app_id("outbox")) is not None
-        )
+        with context.phase("find this request's outbox commit"):
+            committed = context.retry and (
+                committed_txn_version(spark, outbox_path, context.app_id("outbox")) is not None
+            )
         if committed:
             # A retry after a kill that came after the outbox commit: the events are the ones
             # that commit holds (a BAU retry finds nothing left to publish, its ledger row
             # must still count what the request published).
-            counts.outboxed = outbox.where(F.col("request_id") == request.request_id).count()
+            with context.phase("count this request's outbox events"):
+                counts.outboxed = outbox.where(F.col("request_id") == request.request_id).count()
         elif counts.outboxed:
-            if table_exists(spark, outbox_path):
-                ensure_change_feed(spark, outbox_path)  # an outbox from before the publisher
-            append_once(
-                events,
-                outbox_path,
-                OUTBOX_SCHEMA,
-                context.app_id("outbox"),
-                OUTBOX_PARTITIONS,
-                OUTBOX_PROPERTIES,
-            )
+            with context.phase("append to the outbox"):
+                if table_exists(spark, outbox_path):
+                    ensure_change_feed(spark, outbox_path)  # an outbox from before the publisher
+                append_once(
+                    events,
+                    outbox_path,
+                    OUTBOX_SCHEMA,
+                    context.app_id("outbox"),
+                    OUTBOX_PARTITIONS,
+                    OUTBOX_PROPERTIES,
+                )
         if counts.written:
-            _merge_latest(
-                decided.where(F.col("write")),
-                normalized_path,
-                schema,
-                entity,
-                context,
-                keys,
-                counts.written,
-            )
+            with context.phase("MERGE into normalized"):
+                _merge_latest(
+                    decided.where(F.col("write")),
+                    normalized_path,
+                    schema,
+                    entity,
+                    context,
+                    keys,
+                    counts.written,
+                )
         if counts.quarantined:
             # A raw row already quarantined for the same reason (BAU windows overlap, replays
             # revisit) is not added again: the quarantine holds each bad raw row once per reason.
@@ -492,12 +509,13 @@ def normalize(
                 on=["id", "raw_ingested_at", "reason"],
                 how="left_anti",
             )
-            append_once(
-                quarantined,
-                quarantine_path,
-                QUARANTINE_SCHEMA,
-                context.app_id("quarantine"),
-            )
+            with context.phase("append to the quarantine"):
+                append_once(
+                    quarantined,
+                    quarantine_path,
+                    QUARANTINE_SCHEMA,
+                    context.app_id("quarantine"),
+                )
         return counts
     finally:
         events.unpersist()
@@ -506,9 +524,10 @@ def normalize(
 
 
 def without_published_changes(
-    outbox: DataFrame, entity: Entity, request: ReplayRequest
+    outbox: DataFrame, entity: Entity, request: ReplayRequest, since: datetime | None = None
 ) -> Callable[[DataFrame], DataFrame]:
-    """A transform: BAU events -> those whose ``event_id`` no other request put in the outbox.
+    """A transform: BAU events -> those whose ``event_id`` no other request put in the outbox
+    (at or after ``since``, when given).
 
     A BAU run killed after its outbox commit and before its MERGE leaves its changes emitted but
     not merged; the next BAU (a new request) decides the same changes again and derives the same
@@ -516,13 +535,26 @@ def without_published_changes(
     at, so every attempt of one request computes the same frame and its ``txnAppId`` append
     stays the once-only write.
 
+    ``since`` bounds the read, so it does not grow with the outbox: a BAU run passes its
+    window's start when a BAU watermark exists. Events from before the watermark are the
+    changes of runs that ended (with their clock, ``occurred_at``) before it, and the first
+    successful BAU run after each of those selected a superset of its rows and MERGEd them: a
+    later BAU does not decide them again.
+
         events ("e-1", "e-2"), outbox of another BAU request ("e-1") -> events ("e-2")
     """
     published = outbox.where(
         (F.col("aggregate_type") == F.lit(entity.name))
         & (F.col("replay_mode") == F.lit(ReplayMode.BAU.value))
         & (F.col("request_id") != F.lit(request.request_id))
-    ).select("event_id")
+    )
+    if since is not None:
+        bound = F.lit(since).cast("timestamp")
+        # The partition column first (whole days pruned), then the exact bound.
+        published = published.where(
+            (F.col("event_date") >= F.to_date(bound)) & (F.col("occurred_at") >= bound)
+        )
+    published = published.select("event_id")
 
     def transform(events: DataFrame) -> DataFrame:
         return events.join(published, on="event_id", how="left_anti")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import assert_never
@@ -17,6 +18,7 @@ from pyspark.sql import SparkSession
 
 from glue_replay.errors import RequestConflictError
 from glue_replay.request import JobArguments, ReplayMode, ReplayRequest
+from glue_replay.runtime.phases import labelled
 from glue_replay.tables import RunRecord, RunsLedger, RunStatus, Warehouse
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,9 @@ class StageContext:
     #: written: only then is it worth asking the tables what it committed. A first attempt
     #: cannot find a commit of its own (the ledger row comes before any data write).
     retry: bool = False
+    #: A BAU run's watermark when it started (that of the latest successful BAU run of the
+    #: stage); ``None`` for a replay and before the first BAU success.
+    watermark: datetime | None = None
 
     @property
     def request(self) -> ReplayRequest:
@@ -115,6 +120,10 @@ class StageContext:
         """The idempotency key of this request's single write to ``table``."""
         return f"glue-replay/{self.stage}/{self.entity}/{table}/{self.request.request_id}"
 
+    def phase(self, what: str) -> AbstractContextManager[None]:
+        """Label the Spark jobs of a block of the run (see :func:`labelled`)."""
+        return labelled(self.spark, phase_label(self.stage, self.entity, self.request, what))
+
     def say(self, message: str) -> None:
         """Progress for the operator, on stdout (CloudWatch on Glue)."""
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
@@ -122,6 +131,11 @@ class StageContext:
 
 
 StageBody = Callable[[StageContext], StageCounts]
+
+
+def phase_label(stage: str, entity: str, request: ReplayRequest, what: str) -> str:
+    """What the Spark UI calls a phase's jobs: ``normalize customers bau-7: MERGE ...``."""
+    return f"{stage} {entity} {request.request_id}: {what}"
 
 
 def run_stage(
@@ -145,13 +159,19 @@ def run_stage(
     ledger = RunsLedger(spark, warehouse.runs_of(stage, entity))
     request = args.request
     now = clock()
-    attempts = ledger.attempts(request.request_id, stage, entity)
+
+    def phase(what: str) -> AbstractContextManager[None]:
+        return labelled(spark, phase_label(stage, entity, request, what))
+
+    with phase("ledger: earlier attempts and the BAU watermark"):
+        prior = ledger.before_run(request.request_id, stage, entity)
+    attempts = prior.attempts
     _refuse_reused_request_id(request, attempts)
 
+    watermark = prior.watermark if request.mode is ReplayMode.BAU else None
     window = _window_of_retry(attempts) if request.mode is ReplayMode.BAU else None
     if window is None:
-        last = ledger.last_watermark(stage, entity) if request.mode is ReplayMode.BAU else None
-        window = window_for(request, last, now, bau_overlap, first_bau_lookback)
+        window = window_for(request, watermark, now, bau_overlap, first_bau_lookback)
 
     run = RunRecord(
         run_id=args.run_id,
@@ -172,14 +192,15 @@ def run_stage(
     as_of = _as_of(attempts, now)
     retry = any(a.status is not RunStatus.DRY_RUN for a in attempts)
     context = StageContext(
-        spark, args, stage, entity, warehouse, window, now, args.run_id, as_of, retry
+        spark, args, stage, entity, warehouse, window, now, args.run_id, as_of, retry, watermark
     )
     done = next((a for a in attempts if a.status is RunStatus.SUCCEEDED), None)
     if done is not None and not request.dry_run:
         note = f"request already succeeded in run {done.run_id}; nothing written"
         context.say(note)
         run = replace(run, status=RunStatus.SUCCEEDED, finished_at=clock(), note=note)
-        ledger.start(run)
+        with phase("ledger: nothing to do"):
+            ledger.start(run)
         return run
 
     context.say(f"run {args.run_id}, request {request.request_id}: {request.describe()}")
@@ -188,9 +209,11 @@ def run_stage(
     dead = [a for a in attempts if a.status is RunStatus.RUNNING]
     if dead and not request.dry_run:
         # The job runs once at a time: an earlier attempt still "running" died unrecorded.
-        ledger.abandon(dead, args.run_id, now)
+        with phase("ledger: abandon dead attempts"):
+            ledger.abandon(dead, args.run_id, now)
         context.say(f"marked {len(dead)} earlier attempt(s) that died unrecorded as abandoned")
-    ledger.start(run)
+    with phase("ledger: run started"):
+        ledger.start(run)
     try:
         counts = body(context)
     except BaseException as exc:
@@ -198,21 +221,22 @@ def run_stage(
             run, status=RunStatus.FAILED, finished_at=clock(), error=describe_error(exc)
         )
         try:
-            ledger.finish(failed)
+            with phase("ledger: run failed"):
+                ledger.finish(failed)
         except Exception:  # the run's own error matters more than the ledger's
             log.exception("could not record the failed run %s in the ledger", run.run_id)
         raise
     status = RunStatus.DRY_RUN if request.dry_run else RunStatus.SUCCEEDED
     moves_watermark = request.mode is ReplayMode.BAU and status is RunStatus.SUCCEEDED
-    if moves_watermark:
-        # A retry that succeeds after a later BAU run keeps its own (earlier) window: its rows
-        # are in, but the watermark stays where that later run put it, never moves back.
-        current = ledger.last_watermark(stage, entity)
-        if current is not None and window.end is not None and window.end <= current:
-            moves_watermark = False
-            kept = f"window ended at or before the watermark {current.isoformat()}; kept"
-            context.say(kept)
-            counts.note = f"{counts.note}; {kept}" if counts.note else kept
+    # A retry that succeeds after a later BAU run keeps its own (earlier) window: its rows are
+    # in, but the watermark stays where that later run put it, never moves back. The watermark
+    # read before the run is still the current one: a job runs once at a time.
+    end = window.end
+    if moves_watermark and watermark is not None and end is not None and end <= watermark:
+        moves_watermark = False
+        kept = f"window ended at or before the watermark {watermark.isoformat()}; kept"
+        context.say(kept)
+        counts.note = f"{counts.note}; {kept}" if counts.note else kept
     run = replace(
         run,
         status=status,
@@ -226,7 +250,8 @@ def run_stage(
         watermark=window.end if moves_watermark else None,
         note=counts.note,
     )
-    ledger.finish(run)
+    with phase("ledger: run finished"):
+        ledger.finish(run)
     context.say(
         f"{status.value}: read {counts.read}, written {counts.written}, "
         f"outboxed {counts.outboxed}, quarantined {counts.quarantined}, "

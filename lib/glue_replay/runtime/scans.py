@@ -14,6 +14,7 @@ the point::
     scans.bytes_read(warehouse.normalized("invoices"))
     scans.by_table()                                # {table path: TableScans(files, bytes, scans)}
     scans.executions                                # SQL executions the block started
+    scans.descriptions                              # what each is called (a run's phase)
 
 Where the numbers come from: Spark's SQL status store (what the SQL tab of the UI shows, kept
 also with the UI off): the plan graph of each SQL execution started in the block, nested ones
@@ -125,6 +126,7 @@ class ScanRecorder:
         self._saved_length: str | None = None
         self._scans: tuple[FileScan, ...] | None = None
         self._executions: int | None = None
+        self._descriptions: tuple[str, ...] | None = None
 
     def __enter__(self) -> ScanRecorder:
         if self._before is not None:
@@ -151,6 +153,10 @@ class ScanRecorder:
             assert before is not None  # set by __enter__
             self._scans = tuple(self._collect(before, last))
             self._executions = last - before
+            self._descriptions = tuple(
+                str(self._store.execution(execution).get().description())
+                for execution in range(before + 1, last + 1)
+            )
         except Exception:
             if exc_type is None:
                 raise
@@ -175,6 +181,17 @@ class ScanRecorder:
                 "the executions are known once the `with ScanRecorder(spark)` block has exited"
             )
         return self._executions
+
+    @property
+    def descriptions(self) -> tuple[str, ...]:
+        """What each SQL execution of the block is called, in order: the job description set
+        when it started (a run's phase, see :mod:`glue_replay.runtime.phases`; Delta prefixes
+        its own with ``Delta: ``), else the call site Spark names it after."""
+        if self._descriptions is None:
+            raise ScanMetricsError(
+                "the descriptions are known once the `with ScanRecorder(spark)` block has exited"
+            )
+        return self._descriptions
 
     def by_table(self) -> dict[str, TableScans]:
         """Files, bytes and scans per table (its :func:`table_key`), sorted by table."""

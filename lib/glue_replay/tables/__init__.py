@@ -10,9 +10,10 @@ from glue_replay.tables.delta import (
     read_runs,
     read_table,
 )
-from glue_replay.tables.runs import RunRecord, RunsLedger, RunStatus
+from glue_replay.tables.runs import PriorRuns, RunRecord, RunsLedger, RunStatus
 
 __all__ = [
+    "PriorRuns",
     "RunRecord",
     "RunStatus",
     "RunsLedger",

@@ -66,6 +66,19 @@ class RunRecord:
 
 assert [f.name for f in RUNS_SCHEMA.fields] == list(RunRecord.__dataclass_fields__)
 
+
+@dataclass(frozen=True)
+class PriorRuns:
+    """What the ledger says before a run of one request, stage and entity starts."""
+
+    #: The request's earlier runs of the stage, oldest first.
+    attempts: list[RunRecord]
+    #: The watermark of the latest successful BAU run of the stage (see
+    #: :meth:`RunsLedger.last_watermark`), and when that run started.
+    watermark: datetime | None
+    watermark_run_started_at: datetime | None
+
+
 #: Ledger tables this process already created or brought up to ``RUNS_SCHEMA``.
 _EVOLVED: set[str] = set()
 
@@ -135,7 +148,42 @@ class RunsLedger:
         values = [
             tuple(str(v) if isinstance(v, StrEnum) else v for v in astuple(run)) for run in runs
         ]
-        return self.spark.createDataFrame(values, RUNS_SCHEMA)
+        # One file per write: the ledger is read by every run, and each file costs a read.
+        return self.spark.createDataFrame(values, RUNS_SCHEMA).coalesce(1)
+
+    def before_run(self, request_id: str, stage: str, entity: str) -> PriorRuns:
+        """What a run needs from the ledger before it starts, in one query: the request's
+        earlier attempts (:meth:`attempts`) and the BAU watermark (:meth:`last_watermark`)."""
+        if not table_exists(self.spark, self.path):
+            return PriorRuns([], None, None)
+        mine = F.col("request_id") == request_id
+        moved_watermark = (
+            (F.col("replay_mode") == "bau")
+            & (F.col("status") == RunStatus.SUCCEEDED.value)
+            & F.col("watermark").isNotNull()
+        )
+        row = (
+            self.spark.read.format("delta")
+            .load(self.path)
+            .where(
+                (F.col("stage") == stage) & (F.col("entity") == entity) & (mine | moved_watermark)
+            )
+            .agg(
+                F.collect_list(F.when(mine, F.struct(*RUNS_SCHEMA.fieldNames()))).alias("mine"),
+                # Structs compare field by field: the latest watermark, then its latest run.
+                F.max(F.when(moved_watermark, F.struct("watermark", "started_at"))).alias("last"),
+            )
+            .first()
+        )
+        assert row is not None  # a global aggregation has one row
+        attempts = sorted(
+            (_to_record(attempt.asDict()) for attempt in row["mine"]),
+            key=lambda attempt: attempt.started_at,
+        )
+        last = row["last"]
+        if last is None:
+            return PriorRuns(attempts, None, None)
+        return PriorRuns(attempts, _utc(last["watermark"]), _utc(last["started_at"]))
 
     def attempts(self, request_id: str, stage: str, entity: str) -> list[RunRecord]:
         """Earlier runs of the same request and stage, oldest first."""
