@@ -30,13 +30,12 @@ from glue_replay.pipelines.normalize import (
     outbox_events,
     select_for_replay,
     with_entity_columns,
-    without_published_changes,
 )
 from glue_replay.pipelines.stage import TimeWindow
 from glue_replay.request import ReplayMode, ReplayRequest
 from glue_replay.tables import pruning
 from glue_replay.tables.pruning import KeyScope
-from glue_replay.tables.schemas import OUTBOX_SCHEMA, RAW_SCHEMA
+from glue_replay.tables.schemas import RAW_SCHEMA
 from glue_replay.transforms.common import (
     latest_per_key,
     parse_utc_timestamp,
@@ -523,50 +522,6 @@ def test_bau_event_ids_name_the_change_not_the_run(spark: SparkSession) -> None:
         ),
         ignore_row_order=True,
         ignore_nullable=True,
-    )
-
-
-def test_a_bau_run_leaves_out_changes_other_bau_runs_emitted_since_its_bound(
-    spark: SparkSession,
-) -> None:
-    def event(
-        event_id: str, at: datetime, request_id: str, mode: str = "bau", of: str = "customers"
-    ) -> tuple[object, ...]:
-        return (event_id, of, "1", f"{of}.updated", "{}", at, request_id, mode, at.date())
-
-    outbox = spark.createDataFrame(
-        [
-            event("e-yesterday", datetime(2026, 2, 28, 23, tzinfo=UTC), "bau-1"),
-            event("e-earlier", datetime(2026, 3, 1, 8, tzinfo=UTC), "bau-2"),
-            event("e-killed", datetime(2026, 3, 1, 12, tzinfo=UTC), "bau-3"),
-            event("e-own", datetime(2026, 3, 1, 12, tzinfo=UTC), "bau-9"),
-            event("e-replayed", datetime(2026, 3, 1, 12, tzinfo=UTC), "full-1", "full"),
-            event("e-other", datetime(2026, 3, 1, 12, tzinfo=UTC), "bau-4", of="invoices"),
-        ],
-        OUTBOX_SCHEMA,
-    )
-    incoming = ["e-yesterday", "e-earlier", "e-killed", "e-own", "e-replayed", "e-other", "e-new"]
-    events = spark.createDataFrame([(i,) for i in incoming], "event_id string")
-    request = ReplayRequest(ReplayMode.BAU, "bau-9")
-
-    def kept(since: datetime | None) -> DataFrame:
-        return events.transform(without_published_changes(outbox, CUSTOMERS, request, since))
-
-    def expected(*ids: str) -> DataFrame:
-        return spark.createDataFrame([(i,) for i in ids], "event_id string")
-
-    # Unbounded: every other BAU request's event of the entity is left out.
-    assert_df_equality(
-        kept(None),
-        expected("e-own", "e-replayed", "e-other", "e-new"),
-        ignore_row_order=True,
-    )
-    # Bounded by the window's start (the watermark less the overlap): only events emitted from
-    # then on are looked at, also within the bound's day.
-    assert_df_equality(
-        kept(datetime(2026, 3, 1, 11, 50, tzinfo=UTC)),
-        expected("e-yesterday", "e-earlier", "e-own", "e-replayed", "e-other", "e-new"),
-        ignore_row_order=True,
     )
 
 

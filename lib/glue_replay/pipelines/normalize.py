@@ -18,6 +18,7 @@ record a request ingested ends normalized, unchanged or quarantined with a reaso
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import assert_never
@@ -412,31 +413,32 @@ def normalize(
         )
         outbox = read_table(spark, outbox_path, OUTBOX_SCHEMA, table_version(spark, outbox_path))
 
-    ids = _ids_frame(spark, request.ids) if request.mode is ReplayMode.TARGETED else None
-    selected = select_for_replay(raw, request, context.window, ids, entity.source_clock_skew)
-    # Persisting plans the query, and planning a Delta read already reads: inside the phases.
-    with context.phase("select, parse and check raw rows"):
-        parsed = selected.transform(with_entity_columns(entity))
-        parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
-        selection = _summarize(parsed, entity.key)
-        valid = parsed.where(F.col("quarantine_reason").isNull())
-        keys = KeyScope.counted(valid, entity.key, selection.keys)
-    newest_first = [F.col(entity.version).desc(), F.col("ingested_at").desc()]
-    latest = latest_per_key(valid, entity.key, newest_first).select(
-        *entity.business_columns,
-        content_hash(entity.hashed_columns).alias("content_hash"),
-        F.col("ingested_at").alias("raw_ingested_at"),
-    )
-    with context.phase("decide changes against normalized"):
-        decided = decide_changes(latest, keys.restrict(existing, entity.key), entity, request.mode)
-        decided = decided.persist(StorageLevel.MEMORY_AND_DISK)
-        events = outbox_events(decided, entity, request, context.now)
-        if request.mode is ReplayMode.BAU:
-            # Only events of runs after the watermark's can hold changes normalized lacks.
-            since = context.window.start if context.watermark is not None else None
-            events = events.transform(without_published_changes(outbox, entity, request, since))
-        events = events.persist(StorageLevel.MEMORY_AND_DISK)
-    try:
+    # Every frame cached below is released when the run ends, however it ends.
+    with ExitStack() as cached:
+        ids = _ids_frame(spark, request.ids) if request.mode is ReplayMode.TARGETED else None
+        selected = select_for_replay(raw, request, context.window, ids, entity.source_clock_skew)
+        # Persisting plans the query, and planning a Delta read already reads: inside the phases.
+        with context.phase("select, parse and check raw rows"):
+            parsed = selected.transform(with_entity_columns(entity))
+            parsed = _cached(parsed, cached)
+            selection = _summarize(parsed, entity.key)
+            valid = parsed.where(F.col("quarantine_reason").isNull())
+            keys = KeyScope.counted(valid, entity.key, selection.keys)
+        newest_first = [F.col(entity.version).desc(), F.col("ingested_at").desc()]
+        latest = latest_per_key(valid, entity.key, newest_first).select(
+            *entity.business_columns,
+            content_hash(entity.hashed_columns).alias("content_hash"),
+            F.col("ingested_at").alias("raw_ingested_at"),
+        )
+        with context.phase("decide changes against normalized"):
+            decided = decide_changes(
+                latest, keys.restrict(existing, entity.key), entity, request.mode
+            )
+            decided = _cached(decided, cached)
+            events = outbox_events(decided, entity, request, context.now)
+            if request.mode is ReplayMode.BAU:
+                events = events.transform(without_published_changes(outbox, entity, request))
+            events = _cached(events, cached)
         with context.phase("decide changes against normalized"):
             counts, emitted = _count(selection, decided)
         # A replay outboxes every row it emits; BAU leaves out changes already published.
@@ -510,24 +512,29 @@ def normalize(
                 how="left_anti",
             )
             with context.phase("append to the quarantine"):
-                append_once(
-                    quarantined,
-                    quarantine_path,
-                    QUARANTINE_SCHEMA,
-                    context.app_id("quarantine"),
-                )
+                # All of them already there (a BAU window's overlap): no empty commit.
+                quarantined = _cached(quarantined, cached)
+                if not quarantined.isEmpty():
+                    append_once(
+                        quarantined,
+                        quarantine_path,
+                        QUARANTINE_SCHEMA,
+                        context.app_id("quarantine"),
+                    )
         return counts
-    finally:
-        events.unpersist()
-        decided.unpersist()
-        parsed.unpersist()
+
+
+def _cached(frame: DataFrame, cached: ExitStack) -> DataFrame:
+    """``frame`` persisted (memory, then disk), to be unpersisted when ``cached`` closes."""
+    kept = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    cached.callback(kept.unpersist)
+    return kept
 
 
 def without_published_changes(
-    outbox: DataFrame, entity: Entity, request: ReplayRequest, since: datetime | None = None
+    outbox: DataFrame, entity: Entity, request: ReplayRequest
 ) -> Callable[[DataFrame], DataFrame]:
-    """A transform: BAU events -> those whose ``event_id`` no other request put in the outbox
-    (at or after ``since``, when given).
+    """A transform: BAU events -> those whose ``event_id`` no other request put in the outbox.
 
     A BAU run killed after its outbox commit and before its MERGE leaves its changes emitted but
     not merged; the next BAU (a new request) decides the same changes again and derives the same
@@ -535,11 +542,9 @@ def without_published_changes(
     at, so every attempt of one request computes the same frame and its ``txnAppId`` append
     stays the once-only write.
 
-    ``since`` bounds the read, so it does not grow with the outbox: a BAU run passes its
-    window's start when a BAU watermark exists. Events from before the watermark are the
-    changes of runs that ended (with their clock, ``occurred_at``) before it, and the first
-    successful BAU run after each of those selected a superset of its rows and MERGEd them: a
-    later BAU does not decide them again.
+    The whole outbox's BAU events are looked at, not only recent ones: a change can come back
+    long after it was published (the same content at the same version, after a replay had
+    normalized it differently), and no two outbox rows may share an ``event_id``.
 
         events ("e-1", "e-2"), outbox of another BAU request ("e-1") -> events ("e-2")
     """
@@ -547,14 +552,7 @@ def without_published_changes(
         (F.col("aggregate_type") == F.lit(entity.name))
         & (F.col("replay_mode") == F.lit(ReplayMode.BAU.value))
         & (F.col("request_id") != F.lit(request.request_id))
-    )
-    if since is not None:
-        bound = F.lit(since).cast("timestamp")
-        # The partition column first (whole days pruned), then the exact bound.
-        published = published.where(
-            (F.col("event_date") >= F.to_date(bound)) & (F.col("occurred_at") >= bound)
-        )
-    published = published.select("event_id")
+    ).select("event_id")
 
     def transform(events: DataFrame) -> DataFrame:
         return events.join(published, on="event_id", how="left_anti")

@@ -108,9 +108,6 @@ class StageContext:
     #: written: only then is it worth asking the tables what it committed. A first attempt
     #: cannot find a commit of its own (the ledger row comes before any data write).
     retry: bool = False
-    #: A BAU run's watermark when it started (that of the latest successful BAU run of the
-    #: stage); ``None`` for a replay and before the first BAU success.
-    watermark: datetime | None = None
 
     @property
     def request(self) -> ReplayRequest:
@@ -192,7 +189,7 @@ def run_stage(
     as_of = _as_of(attempts, now)
     retry = any(a.status is not RunStatus.DRY_RUN for a in attempts)
     context = StageContext(
-        spark, args, stage, entity, warehouse, window, now, args.run_id, as_of, retry, watermark
+        spark, args, stage, entity, warehouse, window, now, args.run_id, as_of, retry
     )
     done = next((a for a in attempts if a.status is RunStatus.SUCCEEDED), None)
     if done is not None and not request.dry_run:

@@ -73,10 +73,9 @@ class PriorRuns:
 
     #: The request's earlier runs of the stage, oldest first.
     attempts: list[RunRecord]
-    #: The watermark of the latest successful BAU run of the stage (see
-    #: :meth:`RunsLedger.last_watermark`), and when that run started.
+    #: The BAU watermark: the latest that a successful BAU run of the stage recorded (see
+    #: :meth:`RunsLedger.last_watermark`).
     watermark: datetime | None
-    watermark_run_started_at: datetime | None
 
 
 #: Ledger tables this process already created or brought up to ``RUNS_SCHEMA``.
@@ -155,7 +154,7 @@ class RunsLedger:
         """What a run needs from the ledger before it starts, in one query: the request's
         earlier attempts (:meth:`attempts`) and the BAU watermark (:meth:`last_watermark`)."""
         if not table_exists(self.spark, self.path):
-            return PriorRuns([], None, None)
+            return PriorRuns([], None)
         mine = F.col("request_id") == request_id
         moved_watermark = (
             (F.col("replay_mode") == "bau")
@@ -170,8 +169,7 @@ class RunsLedger:
             )
             .agg(
                 F.collect_list(F.when(mine, F.struct(*RUNS_SCHEMA.fieldNames()))).alias("mine"),
-                # Structs compare field by field: the latest watermark, then its latest run.
-                F.max(F.when(moved_watermark, F.struct("watermark", "started_at"))).alias("last"),
+                F.max(F.when(moved_watermark, F.col("watermark"))).alias("watermark"),
             )
             .first()
         )
@@ -180,10 +178,7 @@ class RunsLedger:
             (_to_record(attempt.asDict()) for attempt in row["mine"]),
             key=lambda attempt: attempt.started_at,
         )
-        last = row["last"]
-        if last is None:
-            return PriorRuns(attempts, None, None)
-        return PriorRuns(attempts, _utc(last["watermark"]), _utc(last["started_at"]))
+        return PriorRuns(attempts, _utc(row["watermark"]))
 
     def attempts(self, request_id: str, stage: str, entity: str) -> list[RunRecord]:
         """Earlier runs of the same request and stage, oldest first."""
