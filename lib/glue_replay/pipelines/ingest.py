@@ -139,7 +139,8 @@ def ingest(context: StageContext, entity: Entity, source: Source) -> StageCounts
             context.say(f"{label}: appended by an earlier attempt of this request; skipped")
             continue
         try:
-            with context.phase(f"read {label} and append it to raw"):
+            what = label if len(batches) > 1 else "the source"
+            with context.phase(f"read {what} and append it to raw"):
                 batch_counts = _ingest_batch(context, entity, batch, index, found)
         except Exception as exc:
             # A source failing on the executors: its own error, not Spark's wrapper around it.

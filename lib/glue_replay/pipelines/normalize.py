@@ -439,7 +439,6 @@ def normalize(
             if request.mode is ReplayMode.BAU:
                 events = events.transform(without_published_changes(outbox, entity, request))
             events = _cached(events, cached)
-        with context.phase("decide changes against normalized"):
             counts, emitted = _count(selection, decided)
         # A replay outboxes every row it emits; BAU leaves out changes already published.
         if request.mode is ReplayMode.BAU:
