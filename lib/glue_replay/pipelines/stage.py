@@ -131,7 +131,7 @@ StageBody = Callable[[StageContext], StageCounts]
 
 
 def phase_label(stage: str, entity: str, request: ReplayRequest, what: str) -> str:
-    """What the Spark UI calls a phase's jobs: ``normalize customers bau-7: MERGE ...``."""
+    """What the Spark UI calls a phase's jobs: ``normalize invoices bau-7: MERGE ...``."""
     return f"{stage} {entity} {request.request_id}: {what}"
 
 

@@ -3,10 +3,10 @@
 Spark names a job, and the SQL query it runs for, after the thread's job description when one is
 set, else after the line of code that started it. A run labels its phases with
 :func:`labelled`, so the Spark UI (and Glue's Spark UI and event logs) shows
-``normalize customers bau-2026-11-30: MERGE into normalized`` rather than ``collect at
+``normalize invoices bau-2026-11-30: MERGE into normalized`` rather than ``collect at
 runs.py:153``, and a profile can add up a run's queries by phase::
 
-    with labelled(spark, "normalize customers bau-1: MERGE into normalized"):
+    with labelled(spark, "normalize invoices bau-1: MERGE into normalized"):
         merge.execute()      # its jobs and SQL executions carry that description
 
 The description is a property of the calling thread (threads it starts inherit it), restored when
