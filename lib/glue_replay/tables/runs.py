@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from glue_replay.tables.delta import add_missing_columns, ensure_table, table_exists
@@ -156,11 +156,7 @@ class RunsLedger:
         if not table_exists(self.spark, self.path):
             return PriorRuns([], None)
         mine = F.col("request_id") == request_id
-        moved_watermark = (
-            (F.col("replay_mode") == "bau")
-            & (F.col("status") == RunStatus.SUCCEEDED.value)
-            & F.col("watermark").isNotNull()
-        )
+        moved_watermark = _moved_watermark()
         row = (
             self.spark.read.format("delta")
             .load(self.path)
@@ -222,17 +218,20 @@ class RunsLedger:
         row = (
             self.spark.read.format("delta")
             .load(self.path)
-            .where(
-                (F.col("stage") == stage)
-                & (F.col("entity") == entity)
-                & (F.col("replay_mode") == "bau")
-                & (F.col("status") == RunStatus.SUCCEEDED.value)
-                & F.col("watermark").isNotNull()
-            )
+            .where((F.col("stage") == stage) & (F.col("entity") == entity) & _moved_watermark())
             .agg(F.max("watermark").alias("watermark"))
             .first()
         )
         return _utc(row["watermark"]) if row and row["watermark"] else None
+
+
+def _moved_watermark() -> Column:
+    """A ledger row of a successful BAU run that recorded a watermark."""
+    return (
+        (F.col("replay_mode") == "bau")
+        & (F.col("status") == RunStatus.SUCCEEDED.value)
+        & F.col("watermark").isNotNull()
+    )
 
 
 def _utc(value: datetime | None) -> datetime | None:
