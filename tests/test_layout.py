@@ -77,15 +77,22 @@ def _payload(customer: str, updated: datetime, points: int) -> str:
 
 
 def _append_batch(
-    spark: SparkSession, raw: str, day: int, customers: list[str], points: int, batch: str = ""
+    spark: SparkSession,
+    raw: str,
+    day: int,
+    customers: list[str],
+    points: int,
+    batch: str = "",
+    malformed: frozenset[str] = frozenset(),
 ) -> None:
-    """One ingest batch as one data file: the customers updated an hour before noon of ``day``."""
+    """One ingest batch as one data file: the customers updated an hour before noon of ``day``
+    (those in ``malformed`` with a payload that is not JSON)."""
     updated, ingested = _noon(day) - timedelta(hours=1), _noon(day)
     request = f"batch-{day}{batch}"
     rows = [
         (
             c,
-            _payload(c, updated, points),
+            "{not json" if c in malformed else _payload(c, updated, points),
             updated,
             ingested,
             request,
@@ -393,3 +400,40 @@ def test_maintenance_clusters_closed_days_of_raw_by_id_so_a_replay_reads_a_file_
     assert (run.status, run.rows_read, run.rows_outboxed) == ("succeeded", 2 * (closed + 1), 1)
     # One file of each closed day, and both of today's batches (each spans "100".."159").
     assert scans.files_read(raw) == closed + 2
+
+
+def test_a_bau_run_looks_only_at_the_quarantine_files_of_its_window(
+    spark: SparkSession, laid: Laid
+) -> None:
+    """Each BAU run quarantines a bad row of its own day's batch; the second run does not read
+    the file the first one added, while a row it sees again is still quarantined only once."""
+    quarantine = Warehouse(laid.warehouse).quarantine_of("normalize", ENTITY.name)
+    for day, bad in ((DAYS, "901"), (DAYS + 1, "902")):
+        _append_batch(spark, laid.raw, day, ["115", bad], points=day, malformed=frozenset({bad}))
+        request = _arguments(laid.warehouse, f"bau-{day}", _noon(day).date())
+        now = _noon(day) + timedelta(hours=1)
+        with ScanRecorder(spark) as scans:
+            run = run_normalize(spark, request, ENTITY, lambda: now)  # noqa: B023 - called here
+        assert (run.status, run.rows_read, run.rows_quarantined) == ("succeeded", 2, 1)
+    # The second run's window (from the first one's watermark) holds day DAYS + 1 only: the
+    # quarantine's one file then (day DAYS's bad row) is skipped by its ingest times.
+    assert scans.files_read(quarantine) == 0
+    # A since replay from day DAYS sees both bad rows again: neither is added twice.
+    since = _noon(DAYS).date().isoformat()
+    request = _arguments(
+        laid.warehouse, "s-1", _noon(DAYS + 1).date(), replay_mode="since", date=since
+    )
+    with ScanRecorder(spark) as scans:
+        run = run_normalize(spark, request, ENTITY, lambda: _noon(DAYS + 1) + timedelta(hours=2))
+    assert (run.status, run.rows_read, run.rows_quarantined) == ("succeeded", 4, 2)
+    assert scans.files_read(quarantine) == 2
+    assert_df_equality(
+        spark.read.format("delta").load(quarantine).select("id", "raw_ingested_at", "request_id"),
+        spark.createDataFrame(
+            [("901", _noon(DAYS).replace(tzinfo=None), f"bau-{DAYS}"),
+             ("902", _noon(DAYS + 1).replace(tzinfo=None), f"bau-{DAYS + 1}")],
+            "id string, raw_ingested_at timestamp, request_id string",
+        ),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )  # fmt: skip

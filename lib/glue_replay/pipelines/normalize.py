@@ -503,10 +503,18 @@ def normalize(
         if counts.quarantined:
             # A raw row already quarantined for the same reason (BAU windows overlap, replays
             # revisit) is not added again: the quarantine holds each bad raw row once per reason.
+            # Such a row has the same ingest time as one quarantined now, so only the part of the
+            # quarantine ingested between the first and the last of those is looked at: Delta
+            # skips the files of other windows by their statistics, and the quarantine grows
+            # with every window, like the outbox.
+            seen = quarantined_before
+            if selection.quarantined_ingested is not None:  # (raw rows always have one)
+                first, last = selection.quarantined_ingested
+                seen = seen.where(F.col("raw_ingested_at").between(F.lit(first), F.lit(last)))
             quarantined = _quarantine_rows(
                 parsed.where(F.col("quarantine_reason").isNotNull()), context
             ).join(
-                quarantined_before.select("id", "raw_ingested_at", "reason"),
+                seen.select("id", "raw_ingested_at", "reason"),
                 on=["id", "raw_ingested_at", "reason"],
                 how="left_anti",
             )
@@ -588,19 +596,26 @@ class _Selection:
     quarantined: int
     #: Distinct keys of the valid rows: what the run may MERGE, and its :class:`KeyScope`.
     keys: int
+    #: The earliest and latest ingest times of the rows quarantined (``None`` when none are).
+    quarantined_ingested: tuple[datetime, datetime] | None = None
 
 
 def _summarize(parsed: DataFrame, key: str) -> _Selection:
-    """Count the selected raw rows, those quarantined and the valid rows' distinct keys, in
-    the one job that also fills ``parsed``'s cache."""
+    """Count the selected raw rows, those quarantined and the valid rows' distinct keys, and
+    bound the quarantined rows' ingest times, in the one job that also fills ``parsed``'s
+    cache."""
     valid_key = F.when(F.col("quarantine_reason").isNull(), F.col(key))
+    bad_ingested = F.when(F.col("quarantine_reason").isNotNull(), F.col("ingested_at"))
     row = parsed.agg(
         F.count(F.lit(1)).alias("read"),
         F.count("quarantine_reason").alias("quarantined"),
         F.count_distinct(valid_key).alias("keys"),
+        F.min(bad_ingested).alias("first_bad"),
+        F.max(bad_ingested).alias("last_bad"),
     ).first()
     assert row is not None
-    return _Selection(int(row["read"]), int(row["quarantined"]), int(row["keys"]))
+    bounds = None if row["first_bad"] is None else (row["first_bad"], row["last_bad"])
+    return _Selection(int(row["read"]), int(row["quarantined"]), int(row["keys"]), bounds)
 
 
 def _count(selection: _Selection, decided: DataFrame) -> tuple[StageCounts, int]:
