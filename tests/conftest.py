@@ -70,7 +70,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
-#: The suite's session: two cores, small sizes (tests that start a session of their own reuse it).
+#: The suite's session: two cores, small sizes (tests that start a session of their own reuse it),
+#: and Spark's interpreted evaluation instead of generated code (``NO_CODEGEN``; Spark's own
+#: suites run both, with the same results). The tests' data is a few hundred rows, where
+#: compiling each new plan's Java costs more than it saves: three modules took 338-371 s this
+#: way and 427-432 s with code generation (docs/BENCHMARKS.md, "The test suite's time"). The S3A
+#: test's driver takes these settings too. The jobs other tests start in processes of their own
+#: (the Glue-like deployment, the standalone cluster, concurrent writers, kills, Glue's argv)
+#: keep code generation, as Glue runs it.
 TEST_SESSION_SETTINGS = {
     "spark.master": "local[2]",
     "spark.sql.shuffle.partitions": "2",
@@ -78,6 +85,8 @@ TEST_SESSION_SETTINGS = {
     "spark.databricks.delta.snapshotPartitions": "1",
     "spark.sql.adaptive.enabled": "false",
     "spark.databricks.delta.autoCompact.enabled": "false",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
 }
 
 

@@ -7,6 +7,7 @@ is known in advance.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -108,6 +109,37 @@ def tables(warehouse: str) -> Warehouse:
     return Warehouse(warehouse)
 
 
+def backfill(spark: SparkSession, root: Path, records: int, request_id: str) -> Path:
+    """A warehouse at ``root`` after a full backfill of the sample API's first ``records``
+    records (ingest at ``NOW``, normalize a minute later), made by the job entry points: built
+    once per module and copied for each test that starts from it (:func:`start_from`)."""
+    clock = SteppingClock(NOW)
+    with SampleApiServer(records=records, now=NOW, clock=clock) as server:
+        jobs = Jobs(spark, str(root), server, clock)
+        jobs.both("--replay_mode", "full", "--request_id", request_id)
+    return root
+
+
+def start_from(backfilled: Path, warehouse: str, clock: SteppingClock) -> None:
+    """The test's warehouse as the backfill left it (a copy: Delta's log names its files relative
+    to the table), its clock a minute after ``NOW``, where the backfill's normalize ran. The
+    test's own API serves the same records: the backfill only read them. Only the ledger's
+    ``arguments`` tell the difference: they name the backfill's API address."""
+    shutil.copytree(backfilled, warehouse)
+    clock.advance(minutes=1)
+
+
+@pytest.fixture(scope="module")
+def backfilled_template(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """After the backfill ``full-1`` of the 60 records: six tests start from it."""
+    return backfill(spark, tmp_path_factory.mktemp("full-1") / "warehouse", 60, "full-1")
+
+
+@pytest.fixture
+def backfilled(backfilled_template: Path, warehouse: str, clock: SteppingClock) -> None:
+    start_from(backfilled_template, warehouse, clock)
+
+
 def read(spark: SparkSession, path: str) -> DataFrame:
     return spark.read.format("delta").load(path)
 
@@ -152,11 +184,11 @@ def assert_events(
     )
 
 
+@pytest.mark.usefixtures("backfilled")
 def test_full_replay_normalizes_every_record_and_emits_one_event_each(
-    spark: SparkSession, jobs: Jobs, tables: Warehouse
+    spark: SparkSession, tables: Warehouse
 ) -> None:
-    jobs.both("--replay_mode", "full", "--request_id", "full-1")
-
+    """What the backfill ``full-1`` (``backfilled_template``) wrote to every table."""
     raw = read(spark, tables.raw("customers")).select(
         "id", "request_id", "replay_mode", "ingested_at"
     )
@@ -227,6 +259,7 @@ def test_full_replay_normalizes_every_record_and_emits_one_event_each(
     )
 
 
+@pytest.mark.usefixtures("backfilled")
 def test_bau_picks_up_exactly_the_changes_and_only_bau_moves_the_watermark(
     spark: SparkSession,
     jobs: Jobs,
@@ -234,7 +267,6 @@ def test_bau_picks_up_exactly_the_changes_and_only_bau_moves_the_watermark(
     api: SampleApiServer,
     clock: SteppingClock,
 ) -> None:
-    jobs.both("--replay_mode", "full", "--request_id", "full-1")
     quarantine = tables.quarantine_of("normalize", "customers")
     quarantine_version = table_version(spark, quarantine)
     clock.advance(hours=1)
@@ -324,10 +356,10 @@ def test_since_replays_the_window_and_re_emits_unchanged_records(
     )
 
 
+@pytest.mark.usefixtures("backfilled")
 def test_targeted_replay_from_a_csv_reports_missing_ids(
     spark: SparkSession, jobs: Jobs, tables: Warehouse, tmp_path: Path, clock: SteppingClock
 ) -> None:
-    jobs.both("--replay_mode", "full", "--request_id", "full-1")
     ids_file = tmp_path / "ids.csv"
     # A one-column export whose header is not "id": named with --id_column, never guessed.
     ids_file.write_text("customer_id\r\n2\r\n999\r\n1\r\n2\r\n")
@@ -393,6 +425,7 @@ def test_a_run_killed_between_outbox_and_merge_is_finished_by_its_retry(
     assert sorted(normalized.collect()) == [("5", "t-1"), ("6", "t-1")]
 
 
+@pytest.mark.usefixtures("backfilled")
 def test_a_bau_after_one_killed_between_outbox_and_merge_publishes_each_change_once(
     spark: SparkSession,
     jobs: Jobs,
@@ -400,7 +433,6 @@ def test_a_bau_after_one_killed_between_outbox_and_merge_publishes_each_change_o
     api: SampleApiServer,
     clock: SteppingClock,
 ) -> None:
-    jobs.both("--replay_mode", "full", "--request_id", "full-1")
     clock.advance(hours=1)
     assert api.mutate(ids=["6", "7", "8"]) == ["6", "7", "8"]  # at NOW + 1h01
     clock.advance(hours=1)
@@ -464,10 +496,10 @@ def test_a_bau_after_one_killed_between_outbox_and_merge_publishes_each_change_o
     assert normalize_run.select("rows_written", "rows_outboxed").collect() == [(3, 0)]
 
 
+@pytest.mark.usefixtures("backfilled")
 def test_a_since_request_quarantines_what_it_ingested_whose_time_does_not_parse(
     spark: SparkSession, jobs: Jobs, tables: Warehouse, clock: SteppingClock
 ) -> None:
-    jobs.both("--replay_mode", "full", "--request_id", "full-1")
     clock.advance(hours=1)
     # Record 40 says it was updated "last tuesday". The API filters on its own clock, so it
     # returns 40 for August 2024 (with 9, 47 and 59), but raw's source_updated_at is null.
@@ -633,6 +665,7 @@ def test_one_ledger_read_gives_the_request_s_attempts_and_the_bau_watermark(
     assert ledger_.last_watermark("normalize", "customers") == mark
 
 
+@pytest.mark.usefixtures("backfilled")
 def test_an_older_replayed_version_never_overwrites_a_newer_one(
     spark: SparkSession,
     jobs: Jobs,
@@ -640,7 +673,6 @@ def test_an_older_replayed_version_never_overwrites_a_newer_one(
     api: SampleApiServer,
     clock: SteppingClock,
 ) -> None:
-    jobs.both("--replay_mode", "full", "--request_id", "full-1")
     clock.advance(hours=1)
     api.mutate(ids=["6"])
     clock.advance(hours=1)

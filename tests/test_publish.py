@@ -29,7 +29,7 @@ from glue_replay_devtools.sample_api import SampleApiServer
 from glue_replay_examples.customers import PIPELINE
 from moto_process import ACCOUNT, FAKE_AWS_ENVIRONMENT, running_moto_server
 from sample_data import NOW
-from test_pipelines import Jobs, SteppingClock
+from test_pipelines import Jobs, SteppingClock, backfill, start_from
 
 REPO = Path(__file__).resolve().parents[1]
 TEN = [str(n) for n in range(1, 11)]
@@ -59,6 +59,18 @@ def api(clock: SteppingClock) -> Iterator[SampleApiServer]:
 @pytest.fixture
 def jobs(spark: SparkSession, warehouse: str, api: SampleApiServer, clock: SteppingClock) -> Jobs:
     return Jobs(spark, warehouse, api, clock)
+
+
+@pytest.fixture(scope="module")
+def backfilled_template(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """After the backfill ``r-full`` of the ten records (outbox versions 0 and 1): every test
+    starts from it."""
+    return backfill(spark, tmp_path_factory.mktemp("r-full") / "warehouse", 10, "r-full")
+
+
+@pytest.fixture
+def backfilled(backfilled_template: Path, warehouse: str, clock: SteppingClock) -> None:
+    start_from(backfilled_template, warehouse, clock)
 
 
 def publish(spark: SparkSession, warehouse: str, clock: SteppingClock, *arguments: str) -> int:
@@ -155,6 +167,7 @@ def assert_read_without_spark(
     )
 
 
+@pytest.mark.usefixtures("backfilled")
 def test_each_run_publishes_the_new_commits_once_in_commit_order_and_records_them_per_request(
     spark: SparkSession,
     warehouse: str,
@@ -162,7 +175,6 @@ def test_each_run_publishes_the_new_commits_once_in_commit_order_and_records_the
     api: SampleApiServer,
     clock: SteppingClock,
 ) -> None:
-    jobs.both("--replay_mode", "full", "--request_id", "r-full")
     assert publish(spark, warehouse, clock, "--JOB_RUN_ID", "p-1") == 0
 
     first = published_files(warehouse)
@@ -357,6 +369,7 @@ def dead_letter_state(spark: SparkSession, warehouse: str) -> DataFrame:
     )
 
 
+@pytest.mark.usefixtures("backfilled")
 def test_events_a_queue_refused_are_dead_lettered_their_aggregate_held_then_retried_in_order(
     spark: SparkSession,
     warehouse: str,
@@ -367,7 +380,6 @@ def test_events_a_queue_refused_are_dead_lettered_their_aggregate_held_then_retr
 ) -> None:
     queue_url = f"{aws}/{ACCOUNT}/customer-events.fifo"
     sink = f"sqs:{queue_url}"
-    jobs.both("--replay_mode", "full", "--request_id", "r-full")
 
     # The queue does not exist yet: every event is refused (not retryable) and dead-lettered.
     assert publish(spark, warehouse, clock, "--sink", sink, "--JOB_RUN_ID", "p-1") == 0
@@ -474,13 +486,13 @@ def arrow_rows(table: Any) -> list[dict[str, Any]]:
     return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
+@pytest.mark.usefixtures("backfilled")
 def test_a_run_killed_after_delivering_a_batch_loses_nothing_and_repeats_it_under_the_same_ids(
-    spark: SparkSession, warehouse: str, jobs: Jobs, clock: SteppingClock, aws: str
+    spark: SparkSession, warehouse: str, clock: SteppingClock, aws: str
 ) -> None:
     """Killed once a batch reached the sink, before its checkpoint recorded it: the next run
     redoes the batch. The file sink rewrites the same file (exactly once); a queue gets every
     event again under the event id the consumer already has (at least once)."""
-    jobs.both("--replay_mode", "full", "--request_id", "r-full")
     publish_killed_after_delivery(warehouse, "--JOB_RUN_ID", "p-killed")
     # The batch reached the sink; the checkpoint does not say so.
     name = "batch-00000000-v00000001-00000001.jsonl"
