@@ -247,11 +247,12 @@ def test_a_bau_merge_of_a_few_changed_ids_rewrites_no_row_it_leaves_alone(
     # Every query of the run is named in the Spark UI after the run's phase it belongs to.
     phase = re.compile(r"(Delta: )?normalize customers bau-1: \S")
     assert [d for d in scans.descriptions if not phase.match(d)] == []
-    # Read: today's raw batch, and of normalized, in every scan, the three files holding the
-    # changed ids ("999" sorts after every file's ids).
+    # Read: today's raw batch, and of normalized, in every scan that read a file, the three
+    # files holding the changed ids ("999" sorts after every file's ids). The queries that reuse
+    # the cached changes show the scan that filled the cache as reading 0 files.
     assert scans.files_read(laid.raw) == 1
     normalized = table_key(laid.normalized)
-    assert {s.files for s in scans.scans if s.table == normalized} == {3}
+    assert {s.files for s in scans.scans if s.table == normalized} - {0} == {3}
     points = (
         spark.read.format("delta")
         .load(laid.normalized)

@@ -40,7 +40,9 @@ What to know:
   :class:`ScanMetricsError` instead of undercounting.
 - **File scans only**: Delta and Spark's built-in file formats plan ``FileSourceScanExec``;
   DataSource V2 file scans, JDBC and cached data read no files in this sense and are not
-  counted.
+  counted. A query that reuses a cached result still shows the scan that filled the cache in
+  its plan: Spark reports that scan as not run (left out here) with generated code, and as 0
+  files when expressions are interpreted (``spark.sql.codegen.factoryMode=NO_CODEGEN``).
 - **Paths**: tables are keyed by their root path without a trailing ``/``: local paths as
   absolute paths without ``file:`` (``file:/w/raw`` and ``/w/raw`` are one table); ``s3a://``
   and ``s3n://`` spelled ``s3://`` (one bucket, one table, as Glue and :mod:`glue_replay.runtime`
