@@ -27,7 +27,7 @@ export TZ := UTC
 help:
 	@echo "make demo   - start the sample API and run full, BAU and targeted replays on local Spark + Delta"
 	@echo "make test   - ruff, mypy (strict) and the whole pytest suite (what CI runs)"
-	@echo "make check  - the inner loop: ruff, mypy and the tests not marked slow (~1 min)"
+	@echo "make check  - the inner loop: ruff, mypy and the tests not marked slow (~4 min)"
 	@echo "make test-spark4 - the whole pytest suite on Spark 4.1.1 + Delta 4.2.0 (Glue 6.0's line), own venv"
 	@echo "make soak   - the model-based test's long profile (>= 200 random steps, ~1 h); summary in docs/SOAK.md"
 	@echo "make setup  - build .venv and fetch the Delta jars (done by demo/test when needed)"
