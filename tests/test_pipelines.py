@@ -111,22 +111,13 @@ def tables(warehouse: str) -> Warehouse:
 
 def backfill(spark: SparkSession, root: Path, records: int, request_id: str) -> Path:
     """A warehouse at ``root`` after a full backfill of the sample API's first ``records``
-    records (ingest at ``NOW``, normalize a minute later), made by the job entry points: built
-    once per module and copied for each test that starts from it (:func:`start_from`)."""
+    records (ingest at ``NOW``, normalize a minute later), made by the job entry points: a
+    module's ``backfilled_template``, built once and copied for each test (``backfilled``)."""
     clock = SteppingClock(NOW)
     with SampleApiServer(records=records, now=NOW, clock=clock) as server:
         jobs = Jobs(spark, str(root), server, clock)
         jobs.both("--replay_mode", "full", "--request_id", request_id)
     return root
-
-
-def start_from(backfilled: Path, warehouse: str, clock: SteppingClock) -> None:
-    """The test's warehouse as the backfill left it (a copy: Delta's log names its files relative
-    to the table), its clock a minute after ``NOW``, where the backfill's normalize ran. The
-    test's own API serves the same records: the backfill only read them. Only the ledger's
-    ``arguments`` tell the difference: they name the backfill's API address."""
-    shutil.copytree(backfilled, warehouse)
-    clock.advance(minutes=1)
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +128,12 @@ def backfilled_template(spark: SparkSession, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture
 def backfilled(backfilled_template: Path, warehouse: str, clock: SteppingClock) -> None:
-    start_from(backfilled_template, warehouse, clock)
+    """The test's warehouse as its module's backfill left it (a copy: Delta's log names its
+    files relative to the table), its clock a minute after ``NOW``, where the backfill's
+    normalize ran. The test's own API serves the same records: the backfill only read them.
+    Only the ledger's ``arguments`` tell the difference: they name the backfill's API address."""
+    shutil.copytree(backfilled_template, warehouse)
+    clock.advance(minutes=1)
 
 
 def read(spark: SparkSession, path: str) -> DataFrame:

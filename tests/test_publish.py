@@ -29,7 +29,7 @@ from glue_replay_devtools.sample_api import SampleApiServer
 from glue_replay_examples.customers import PIPELINE
 from moto_process import ACCOUNT, FAKE_AWS_ENVIRONMENT, running_moto_server
 from sample_data import NOW
-from test_pipelines import Jobs, SteppingClock, backfill, start_from
+from test_pipelines import Jobs, SteppingClock, backfill, backfilled  # noqa: F401 - a fixture
 
 REPO = Path(__file__).resolve().parents[1]
 TEN = [str(n) for n in range(1, 11)]
@@ -64,13 +64,8 @@ def jobs(spark: SparkSession, warehouse: str, api: SampleApiServer, clock: Stepp
 @pytest.fixture(scope="module")
 def backfilled_template(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """After the backfill ``r-full`` of the ten records (outbox versions 0 and 1): every test
-    starts from it."""
+    starts from a copy (``backfilled``, imported: it copies the template of the test's module)."""
     return backfill(spark, tmp_path_factory.mktemp("r-full") / "warehouse", 10, "r-full")
-
-
-@pytest.fixture
-def backfilled(backfilled_template: Path, warehouse: str, clock: SteppingClock) -> None:
-    start_from(backfilled_template, warehouse, clock)
 
 
 def publish(spark: SparkSession, warehouse: str, clock: SteppingClock, *arguments: str) -> int:
