@@ -9,13 +9,16 @@ from the table's Delta log.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from glue_replay.runtime import scans as scans_module
 from glue_replay.runtime.phases import JOB_DESCRIPTION, labelled
 from glue_replay.runtime.scans import (
     LOCATION_LENGTH_SETTING,
@@ -244,6 +247,46 @@ def test_results_are_there_after_the_block_also_when_it_raised(
     assert recorder.files_read(path) == 1
     with pytest.raises(ScanMetricsError, match="records one block"), recorder:
         pass
+
+
+class _TrimmingStore:
+    """Spark's SQL status store as ``_last_execution_id`` sees it, trimming its oldest
+    executions on its own thread right after the first count, as the real one does once it
+    holds more than ``spark.sql.ui.retainedExecutions``."""
+
+    class _Seq(list[Any]):
+        def size(self) -> int:
+            return len(self)
+
+        def apply(self, index: int) -> Any:
+            return self[index]
+
+    @dataclass(frozen=True)
+    class _Execution:
+        id: int
+
+        def executionId(self) -> int:  # noqa: N802 - Spark's name
+            return self.id
+
+    def __init__(self, ids: range, trimmed: int) -> None:
+        self.ids, self.trimmed, self.counts = list(ids), trimmed, 0
+
+    def executionsCount(self) -> int:  # noqa: N802 - Spark's name
+        count = len(self.ids)
+        self.counts += 1
+        if self.counts == 1:
+            del self.ids[: self.trimmed]
+        return count
+
+    def executionsList(self, offset: int, length: int) -> _Seq:  # noqa: N802 - Spark's name
+        return self._Seq(self._Execution(i) for i in self.ids[offset : offset + length])
+
+
+def test_the_newest_execution_is_read_again_when_the_store_trims_itself_between_the_reads() -> None:
+    store = _TrimmingStore(range(40, 1041), trimmed=100)
+
+    assert (scans_module._last_execution_id(store), store.counts) == (1040, 2)
+    assert scans_module._last_execution_id(_TrimmingStore(range(0), trimmed=0)) == -1
 
 
 def test_parse_location_of_delta_file_indexes() -> None:

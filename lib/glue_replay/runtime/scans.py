@@ -71,6 +71,8 @@ LOCATION_LENGTH_SETTING = "spark.sql.maxMetadataStringLength"
 WHOLE_LOCATIONS = str(2**31 - 1)
 #: How long to wait for the listener bus to deliver the block's events (Spark's default is 10 s).
 DRAIN_TIMEOUT_MS = 120_000
+#: Reads of the status store's newest execution before giving up (it trims itself meanwhile).
+STORE_READ_ATTEMPTS = 10
 #: Delta's own log folder: reads under it are the table's metadata, not its data.
 DELTA_LOG = "_delta_log"
 
@@ -248,11 +250,22 @@ class ScanRecorder:
 
 
 def _last_execution_id(store: Any) -> int:
-    """The newest SQL execution's id in the status store (ordered by id), -1 when empty."""
-    count = int(store.executionsCount())
-    if count == 0:
-        return -1
-    return int(store.executionsList(count - 1, 1).apply(0).executionId())
+    """The newest SQL execution's id in the status store (ordered by id), -1 when empty.
+
+    The store trims itself to ``spark.sql.ui.retainedExecutions`` on a thread of its own, so
+    executions can go between counting them and reading the last: then it counts again.
+    """
+    for _ in range(STORE_READ_ATTEMPTS):
+        count = int(store.executionsCount())
+        if count == 0:
+            return -1
+        newest = store.executionsList(count - 1, 1)
+        if newest.size() > 0:
+            return int(newest.apply(0).executionId())
+    raise ScanMetricsError(
+        f"Spark's SQL status store changed under every one of {STORE_READ_ATTEMPTS} reads of "
+        "its newest execution"
+    )
 
 
 def _file_scans(store: Any, execution: int) -> Iterator[FileScan]:
