@@ -1,14 +1,16 @@
-"""Benchmark: finishing a ledger row that carries many missing ids, as data vs as literals.
+"""Benchmark: finishing a ledger row that carries many missing ids, three ways.
 
 A targeted replay of a CSV of ids the source mostly lacks ends with a ledger row holding every
-missing id. The ledger used to write it with a Delta UPDATE whose ``missing_ids`` value was an
-array expression of one literal per id (issue 8 measured 59 s for 97,000 ids); it now MERGEs a
-one-row DataFrame (``RunsLedger.finish``), so the ids travel as data. This script times both, in
+missing id. Three ways to write it, each timed here: a Delta UPDATE whose ``missing_ids`` value
+is an array expression of one literal per id (what the ledger did until issue 8, which measured
+59 s for 97,000 ids); an UPDATE whose ids are one JSON text literal (``RunsLedger.update``, how
+``RunsLedger.finish`` writes a run with up to 1,000 missing ids); and a MERGE of a one-row
+DataFrame, the ids travelling as data (``RunsLedger.record``, how ``finish`` writes more). In
 one Spark session, on fresh ledger tables in a temporary folder: one row started, then finished
 with N missing ids, for each N; the median of ``--repeats`` runs after a warm-up, and checks
-that both stored exactly the N ids.
+that each stored exactly the N ids.
 
-    python scripts/bench_ledger.py [--ids 1000,10000,97000] [--repeats 3]
+    python scripts/bench_ledger.py [--ids 0,1000,10000,97000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from pyspark.sql import functions as F  # noqa: E402
 from glue_replay.runtime import build_spark_session  # noqa: E402
 from glue_replay.tables import RunRecord, RunsLedger, RunStatus  # noqa: E402
 from glue_replay.tables.schemas import RUNS_SCHEMA  # noqa: E402
+
+#: literals: the ledger's UPDATE before issue 8; json: ``RunsLedger.update``; merge: ``.record``.
+WAYS = ("literals", "json", "merge")
 
 
 def run_record(run_id: str) -> RunRecord:
@@ -85,8 +90,10 @@ def timed(spark: SparkSession, folder: Path, how: str, ids: int, attempt: int) -
     started = time.perf_counter()
     if how == "literals":
         finish_with_literals(spark, path, finished)
+    elif how == "json":
+        ledger.update(finished)
     else:
-        ledger.finish(finished)
+        ledger.record([finished])
     seconds = time.perf_counter() - started
     (stored,) = ledger.attempts(run.request_id, "ingest", "bench")
     if stored.missing_ids != missing or stored.status is not RunStatus.SUCCEEDED:
@@ -96,7 +103,7 @@ def timed(spark: SparkSession, folder: Path, how: str, ids: int, attempt: int) -
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--ids", default="1000,10000,97000")
+    parser.add_argument("--ids", default="0,1000,10000,97000")
     parser.add_argument("--repeats", type=int, default=3)
     options = parser.parse_args()
     counts = [int(n) for n in options.ids.split(",")]
@@ -105,24 +112,30 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-ledger-") as tmp:
         folder = Path(tmp)
-        timed(spark, folder, "merge", 10, -1)  # warm-up: JVM, Delta, the first table
-        timed(spark, folder, "literals", 10, -1)
+        for how in WAYS:  # warm-up: JVM, Delta, the first table of each way
+            timed(spark, folder, how, 10, -1)
         for ids in counts:
             medians = {}
-            for how in ("literals", "merge"):
+            for how in WAYS:
                 runs = [timed(spark, folder, how, ids, n) for n in range(options.repeats)]
                 medians[how] = statistics.median(runs)
                 print(f"{ids:>7,} ids  {how:<8}  {medians[how]:6.2f}s", flush=True)
-            rows.append((ids, medians["literals"], medians["merge"]))
+            rows.append((ids, medians))
     spark.stop()
 
     print()
     print(f"Finishing one ledger row with N missing ids (median of {options.repeats}), seconds")
     print()
-    print("| missing ids | UPDATE, one literal per id | MERGE of a one-row DataFrame | ratio |")
-    print("|---:|---:|---:|---:|")
-    for ids, literals, merge in rows:
-        print(f"| {ids:,} | {literals:.2f} | {merge:.2f} | {literals / merge:.1f}x |")
+    print(
+        "| missing ids | UPDATE, one literal per id | UPDATE, the ids one JSON literal "
+        "| MERGE of a one-row DataFrame | JSON UPDATE / MERGE |"
+    )
+    print("|---:|---:|---:|---:|---:|")
+    for ids, m in rows:
+        print(
+            f"| {ids:,} | {m['literals']:.2f} | {m['json']:.2f} | {m['merge']:.2f} "
+            f"| {m['json'] / m['merge']:.2f}x |"
+        )
     return 0
 
 

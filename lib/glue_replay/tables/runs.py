@@ -6,6 +6,7 @@ and holds the BAU watermark: only a successful BAU run moves it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import astuple, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -14,7 +15,7 @@ from functools import reduce
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType
+from pyspark.sql.types import ArrayType, DataType
 
 from glue_replay.tables.delta import add_missing_columns, ensure_table, table_exists
 from glue_replay.tables.pruning import key_predicate
@@ -103,14 +104,17 @@ class RunsLedger:
 
     def finish(self, run: RunRecord) -> None:
         """Overwrite the run's row, which :meth:`start` wrote (or a read of the ledger found),
-        with its final state: one UPDATE of that row, its values as literals. An UPDATE is two
-        queries where a MERGE is seven (~0.8 s against ~1.4 s on a warm 2-core driver), and
-        every run finishes. A run that carries more than :data:`UPDATE_MISSING_IDS` missing
-        ids is written by :meth:`record` instead (a MERGE of a one-row DataFrame), so the
-        plan does not grow with them."""
+        with its final state: :meth:`update` when it carries up to :data:`UPDATE_MISSING_IDS`
+        missing ids (every run finishes, and an UPDATE is two queries where a MERGE is seven),
+        else :meth:`record`, so the plan does not grow with the ids."""
         if len(run.missing_ids) > UPDATE_MISSING_IDS:
             self.record([run])
-            return
+        else:
+            self.update(run)
+
+    def update(self, run: RunRecord) -> None:
+        """Overwrite the run's existing row with ``run`` in one UPDATE, its values literals (the
+        missing ids one JSON text); a row that is not there is not added (see :meth:`record`)."""
         self._ensure()
         values = dict(zip(RUNS_SCHEMA.fieldNames(), _values(run), strict=True))
         # Equalities on the row's key, by which Delta skips every file but the row's own.
@@ -252,9 +256,12 @@ def _values(run: RunRecord) -> tuple[object, ...]:
 
 
 def _literal(value: object, kind: DataType) -> Column:
-    """``value`` as a literal of ``kind`` (a list as an array of its items)."""
+    """``value`` as a literal of ``kind``; a list as one JSON text literal parsed (folded to a
+    constant when the plan is optimized), not one literal per item: a py4j call and an
+    analyzer pass each (docs/BENCHMARKS.md, "The ledger")."""
     if isinstance(value, list):
-        return F.array(*[F.lit(v) for v in value]).cast(kind)
+        assert isinstance(kind, ArrayType), kind
+        return F.from_json(F.lit(json.dumps(value)), kind)
     return F.lit(value).cast(kind)
 
 
