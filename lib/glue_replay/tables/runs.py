@@ -83,7 +83,7 @@ class PriorRuns:
 
 #: What identifies a row of the ledger (see :meth:`RunsLedger.record`).
 ROW_KEY = ("run_id", "stage", "entity", "request_id")
-#: :meth:`RunsLedger.finish` writes a run with up to this many missing ids as literals.
+#: :meth:`RunsLedger.finish` UPDATEs a run with up to this many missing ids (beyond, it MERGEs).
 UPDATE_MISSING_IDS = 1_000
 
 #: Ledger tables this process already created or brought up to ``RUNS_SCHEMA``.
