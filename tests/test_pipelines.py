@@ -583,6 +583,27 @@ def test_an_attempt_that_died_is_marked_abandoned_by_the_next_attempt(
     )
 
 
+def _started(run_id: str, request_id: str, stage: str, **fields: Any) -> RunRecord:
+    """A customers ledger row as a targeted run starts it; ``fields`` override any column."""
+    values: dict[str, Any] = {
+        "run_id": run_id,
+        "request_id": request_id,
+        "job_name": f"{stage}_customers",
+        "stage": stage,
+        "entity": "customers",
+        "replay_mode": "targeted",
+        "status": RunStatus.RUNNING,
+        "requested_by": "glue",
+        "arguments": "{}",
+        "request_fingerprint": "f",
+        "id_count": 0,
+        "window_start": None,
+        "window_end": None,
+        "started_at": NOW,
+    }
+    return RunRecord(**values | fields)
+
+
 def test_the_ledger_keeps_every_missing_id_in_one_write(
     spark: SparkSession, tables: Warehouse
 ) -> None:
@@ -590,22 +611,7 @@ def test_the_ledger_keeps_every_missing_id_in_one_write(
     written as data, and holds every id, in order."""
     missing = [f"M{n:06d}" for n in range(100_000)]
     ledger_ = RunsLedger(spark, tables.runs_of("ingest", "customers"))
-    run = RunRecord(
-        run_id="jr_big",
-        request_id="t-big",
-        job_name="ingest_customers",
-        stage="ingest",
-        entity="customers",
-        replay_mode="targeted",
-        status=RunStatus.RUNNING,
-        requested_by="glue",
-        arguments="{}",
-        request_fingerprint="f",
-        id_count=100_000,
-        window_start=None,
-        window_end=None,
-        started_at=NOW,
-    )
+    run = _started("jr_big", "t-big", "ingest", id_count=100_000)
     ledger_.start(run)
     ledger_.finish(replace(run, status=RunStatus.SUCCEEDED, missing_ids=missing))
     (stored,) = ledger_.attempts("t-big", "ingest", "customers")
@@ -618,21 +624,14 @@ def test_finishing_a_run_overwrites_its_own_row_with_every_field_and_no_other_ro
     """The UPDATE that finishes a run (up to 1,000 missing ids) writes each column's type as
     the start's append did, and leaves alone a row that shares the run id (another stage)."""
     ledger_ = RunsLedger(spark, tables.runs_of("normalize", "customers"))
-    started = RunRecord(
-        run_id="jr_1",
-        request_id="t-1",
-        job_name="normalize_customers",
-        stage="normalize",
-        entity="customers",
-        replay_mode="targeted",
-        status=RunStatus.RUNNING,
-        requested_by="glue",
+    started = _started(
+        "jr_1",
+        "t-1",
+        "normalize",
         arguments='{"ids": "7,8,9"}',
-        request_fingerprint="f",
         id_count=3,
         window_start=NOW - timedelta(days=1),
         window_end=NOW,
-        started_at=NOW,
     )
     same_run_other_stage = replace(started, stage="ingest", job_name="ingest_customers")
     ledger_.start(started)
@@ -666,22 +665,12 @@ def test_one_ledger_read_gives_the_request_s_attempts_and_the_bau_watermark(
 
     def row(request_id: str, hours: int, **fields: Any) -> RunRecord:
         values: dict[str, Any] = {
-            "run_id": f"jr_{request_id}_{hours}",
-            "request_id": request_id,
-            "job_name": "normalize_customers",
-            "stage": "normalize",
-            "entity": "customers",
             "replay_mode": "bau",
             "status": RunStatus.SUCCEEDED,
-            "requested_by": "glue",
-            "arguments": "{}",
-            "request_fingerprint": "f",
-            "id_count": 0,
-            "window_start": None,
-            "window_end": None,
             "started_at": NOW + timedelta(hours=hours),
         }
-        return RunRecord(**{**values, **fields})
+        stage = fields.pop("stage", "normalize")
+        return _started(f"jr_{request_id}_{hours}", request_id, stage, **values | fields)
 
     mark = NOW + timedelta(hours=1)
     attempts = [  # of request "r-x", the later one first: the read orders them
