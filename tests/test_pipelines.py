@@ -534,6 +534,27 @@ def test_a_since_request_quarantines_what_it_ingested_whose_time_does_not_parse(
     )  # fmt: skip
 
 
+def _started(run_id: str, request_id: str, stage: str = "normalize", **fields: Any) -> RunRecord:
+    """A customers ledger row as a targeted run starts it; ``fields`` override any column."""
+    values: dict[str, Any] = {
+        "run_id": run_id,
+        "request_id": request_id,
+        "job_name": f"{stage}_customers",
+        "stage": stage,
+        "entity": "customers",
+        "replay_mode": "targeted",
+        "status": RunStatus.RUNNING,
+        "requested_by": "glue",
+        "arguments": "{}",
+        "request_fingerprint": "f",
+        "id_count": 0,
+        "window_start": None,
+        "window_end": None,
+        "started_at": NOW,
+    }
+    return RunRecord(**values | fields)
+
+
 def test_an_attempt_that_died_is_marked_abandoned_by_the_next_attempt(
     spark: SparkSession, jobs: Jobs, tables: Warehouse, clock: SteppingClock
 ) -> None:
@@ -541,23 +562,14 @@ def test_an_attempt_that_died_is_marked_abandoned_by_the_next_attempt(
     it said so forever. The next attempt of the same request marks it ``abandoned``."""
     request = ("--replay_mode", "targeted", "--ids", "5", "--request_id", "t-9")
     ledger_path = tables.runs_of("ingest", "customers")
-    killed = RunRecord(
-        run_id="jr_1",
-        request_id="t-9",
-        job_name="ingest_customers",
-        stage="ingest",
-        entity="customers",
-        replay_mode="targeted",
-        status=RunStatus.RUNNING,
-        requested_by="glue",
-        arguments="{}",
+    killed = _started(
+        "jr_1",
+        "t-9",
+        "ingest",
         request_fingerprint=ReplayRequest(
             mode=ReplayMode.TARGETED, request_id="t-9", ids=("5",)
         ).fingerprint(),
         id_count=1,
-        window_start=None,
-        window_end=None,
-        started_at=NOW,
     )
     RunsLedger(spark, ledger_path).start(killed)  # what a kill right after the start leaves
 
@@ -581,27 +593,6 @@ def test_an_attempt_that_died_is_marked_abandoned_by_the_next_attempt(
         ),
         ignore_nullable=True,
     )
-
-
-def _started(run_id: str, request_id: str, stage: str, **fields: Any) -> RunRecord:
-    """A customers ledger row as a targeted run starts it; ``fields`` override any column."""
-    values: dict[str, Any] = {
-        "run_id": run_id,
-        "request_id": request_id,
-        "job_name": f"{stage}_customers",
-        "stage": stage,
-        "entity": "customers",
-        "replay_mode": "targeted",
-        "status": RunStatus.RUNNING,
-        "requested_by": "glue",
-        "arguments": "{}",
-        "request_fingerprint": "f",
-        "id_count": 0,
-        "window_start": None,
-        "window_end": None,
-        "started_at": NOW,
-    }
-    return RunRecord(**values | fields)
 
 
 def test_the_ledger_keeps_every_missing_id_in_one_write(
@@ -669,8 +660,7 @@ def test_one_ledger_read_gives_the_request_s_attempts_and_the_bau_watermark(
             "status": RunStatus.SUCCEEDED,
             "started_at": NOW + timedelta(hours=hours),
         }
-        stage = fields.pop("stage", "normalize")
-        return _started(f"jr_{request_id}_{hours}", request_id, stage, **values | fields)
+        return _started(f"jr_{request_id}_{hours}", request_id, **values | fields)
 
     mark = NOW + timedelta(hours=1)
     attempts = [  # of request "r-x", the later one first: the read orders them
